@@ -1,0 +1,102 @@
+"""The `stackci` command line: subcommands registered by decorator, one module per concern.
+
+Every error the user can act on becomes one line on stderr and an exit code (2 for usage);
+a traceback means a bug in the harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+from stackci.errors import StackciError
+
+# Modules whose import fills the registry below.
+COMMAND_MODULES = (
+    "stackci.commands.models",
+    "stackci.commands.build",
+    "stackci.commands.nightly",
+)
+
+
+@dataclass
+class Command:
+    name: str
+    help: str
+    func: Callable[[argparse.Namespace], int]
+    arguments: list[tuple[tuple, dict]] = field(default_factory=list)
+
+
+REGISTRY: dict[str, Command] = {}
+
+
+def arg(*flags, **options) -> tuple[tuple, dict]:
+    """One argparse argument, as `parser.add_argument(*flags, **options)` takes it."""
+    return flags, options
+
+
+def command(name: str, help: str, arguments: list[tuple[tuple, dict]] = ()):
+    """Register `func(args) -> exit code` as the subcommand `name` (spaces make sub-subcommands
+    share a prefix, e.g. "contracts check")."""
+
+    def register(func):
+        REGISTRY[name] = Command(name, help, func, list(arguments))
+        return func
+
+    return register
+
+
+def combination_arguments() -> list[tuple[tuple, dict]]:
+    """The words that choose a combination, shared by every command that takes one."""
+    return [
+        arg("--combination", "-c", default="master",
+            help="master, release:latest, release:<manifest> (default: master)"),
+        arg("--pin", action="append", default=[], metavar="MODULE=VERSION",
+            help="pin one module to a release version, 'master' or a commit; repeatable"),
+    ]
+
+
+def common_arguments() -> list[tuple[tuple, dict]]:
+    return [
+        arg("--home", default=None, help="working directory of the harness (default ./.stackci)"),
+    ]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
+    parser = argparse.ArgumentParser(prog="stackci", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for name in sorted(REGISTRY):
+        cmd = REGISTRY[name]
+        head, _, tail = name.partition(" ")
+        if tail:
+            if head not in groups:
+                group = sub.add_parser(head, help=f"{head} commands")
+                groups[head] = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND",
+                                                    required=True)
+            target = groups[head].add_parser(tail, help=cmd.help, description=cmd.help)
+        else:
+            target = sub.add_parser(name, help=cmd.help, description=cmd.help)
+        for flags, options in common_arguments() + cmd.arguments:
+            target.add_argument(*flags, **options)
+        target.set_defaults(_command=cmd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._command.func(args) or 0)
+    except StackciError as exc:
+        print(f"stackci: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("stackci: interrupted; finished results are stored (resume with --resume)",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Subcommands of `stackci`, one module per concern; importing a module registers its commands."""

@@ -1,0 +1,100 @@
+"""The public entry points of the project: thin sessions over the `stackci` harness.
+
+    nox -s nightly            the nightly on embedded defaults (master, smoke tier, every SKU)
+    nox -s tests              the whole test suite (every module and the harness)
+    nox -s module_tests-3.11(module='driver')   one module's tests
+    nox -s build -- --pin driver=master         assemble a combination, print its environment
+    nox -s dashboard          publish the dashboard from the results database
+    nox -s stackci -- run-model MODEL.onnx --sku npu-edge --json    any stackci command
+
+Arguments after `--` go to stackci. Every session installs with uv against constraints.txt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["tests"]
+nox.options.reuse_venv = "yes"
+
+ROOT = Path(__file__).parent
+MODULES = ("driver", "runtime", "opslib", "compiler", "serving")
+CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
+# importlib mode: every module has its own tests/ with overlapping file names.
+PYTEST_ARGS = ("-p", "no:cacheprovider", "--import-mode=importlib")
+
+
+def install_harness(session: nox.Session) -> None:
+    session.install(*CONSTRAINTS, "-e", str(ROOT / "integration[test]"))
+
+
+def install_modules(session: nox.Session, modules=MODULES) -> None:
+    # All five together: module pyprojects name their siblings without versions.
+    targets = []
+    for module in MODULES:
+        targets += ["-e", f"{ROOT / 'modules' / module}[test]"]
+    session.install(*CONSTRAINTS, *targets)
+
+
+def stackci(session: nox.Session, *args: str) -> None:
+    session.run("stackci", *args, *session.posargs, env={"STACKCI_REPO": str(ROOT)})
+
+
+@nox.session
+def nightly(session: nox.Session) -> None:
+    """Build master from git, check contracts, run module tests and smoke workloads, publish."""
+    install_harness(session)
+    stackci(session, "nightly")
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Assemble a combination (default master; pass --combination/--pin) and print its env."""
+    install_harness(session)
+    stackci(session, "build")
+
+
+@nox.session
+def dashboard(session: nox.Session) -> None:
+    """Publish the static dashboard from the results database."""
+    install_harness(session)
+    stackci(session, "dashboard")
+
+
+@nox.session(name="stackci")
+def stackci_command(session: nox.Session) -> None:
+    """Run any stackci command with the working-tree stack installed: `nox -s stackci -- ...`."""
+    install_harness(session)
+    install_modules(session)
+    session.run("stackci", *session.posargs, env={"STACKCI_REPO": str(ROOT)})
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Every module's tests and the harness's, against the working tree."""
+    install_harness(session)
+    install_modules(session)
+    paths = [str(ROOT / "modules" / m / "tests") for m in MODULES]
+    paths.append(str(ROOT / "integration" / "tests"))
+    session.run("pytest", *PYTEST_ARGS, "--benchmark-skip", *paths, *session.posargs)
+
+
+@nox.session
+@nox.parametrize("module", MODULES)
+def module_tests(session: nox.Session, module: str) -> None:
+    """One module's tests, with the whole working-tree stack installed."""
+    install_modules(session)
+    session.run("pytest", *PYTEST_ARGS, str(ROOT / "modules" / module / "tests"),
+                *session.posargs)
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """Speed and memory goals, as ratios against named baselines (pytest-benchmark)."""
+    install_harness(session)
+    install_modules(session)
+    session.run("pytest", *PYTEST_ARGS, "--benchmark-only",
+                str(ROOT / "integration" / "benchmarks"), *session.posargs)
