@@ -1,0 +1,197 @@
+"""Commands that run models: `run-model`, `skus`, `workloads list`, `workloads prepare`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+
+from stackci.cli import arg, combination_arguments, command
+from stackci.errors import StackError, UsageError
+from stackci.workspace import Workspace
+
+TOP_OPS = 10
+
+
+def _interpreter_arguments() -> list:
+    """--python, and the combination words with no default, so that "not given" is visible."""
+    chosen = [(flags, {**options, "default": None if flags[0] == "--combination" else
+                       options.get("default")}) for flags, options in combination_arguments()]
+    return [arg("--python", default=None, metavar="PATH",
+                help="interpreter of the stack to run (default: this one if it has the stack, "
+                     "else the combination's environment)"), *chosen]
+
+
+def stack_python(args: argparse.Namespace, module: str = "npu_compiler") -> str:
+    """Which interpreter runs the stack: --python; else this one, if it can import `module`
+    and no combination was asked for; else the environment built for the combination."""
+    if args.python:
+        return args.python
+    if args.combination is None and not args.pin and importlib.util.find_spec(module):
+        return sys.executable
+    # Imported here: building environments is a different concern with heavier dependencies.
+    from stackci import build, combination
+
+    ws = Workspace.discover(args.home)
+    chosen = combination.resolve(ws, args.combination or "master", args.pin)
+    return str(build.ensure_environment(ws, chosen).python)
+
+
+@command("run-model", "run one ONNX model on the simulated NPU and check it against onnxruntime",
+         [arg("model", metavar="MODEL.onnx"),
+          arg("--sku", required=True, help="hardware SKU, e.g. npu-edge (see `stackci skus`)"),
+          arg("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "int8"]),
+          arg("--inputs", default=None, metavar="FILE.npz",
+              help="inputs by name (default: seeded standard normal)"),
+          arg("--save-outputs", default=None, metavar="FILE.npz",
+              help="write the stack's outputs here"),
+          arg("--seed", type=int, default=0, help="seed of the generated inputs (default 0)"),
+          arg("--atol", type=float, default=1e-4, help="absolute tolerance (default 1e-4)"),
+          arg("--rtol", type=float, default=1e-3, help="relative tolerance (default 1e-3)"),
+          arg("--timeout", type=float, default=None, help="seconds before the stack is stopped"),
+          *_interpreter_arguments(),
+          arg("--json", action="store_true", help="print the result document as JSON")])
+def run_model_command(args: argparse.Namespace) -> int:
+    from stackci.runmodel import run_model
+
+    document = run_model(stack_python(args), args.model, args.sku, inputs=args.inputs,
+                         seed=args.seed, precision=args.precision, atol=args.atol,
+                         rtol=args.rtol, save_outputs=args.save_outputs, timeout=args.timeout)
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        _print_run(document)
+    return 0 if document["match"] else 1
+
+
+def _print_run(document: dict) -> None:
+    from rich.console import Console
+    from rich.table import Column, Table
+
+    console = Console()
+    simulated = document.get("simulated") or {}
+    verdict = "[green]match[/green]" if document["match"] else "[red]MISMATCH[/red]"
+    console.print(f"{document['model']} on {document['sku']} ({document.get('precision')}): "
+                  f"{verdict}  atol {document['tolerance']['atol']:g} "
+                  f"rtol {document['tolerance']['rtol']:g}")
+    outputs = Table(Column("output", no_wrap=True), "shape", "dtype", "max abs error",
+                    "max rel error", "match")
+    for entry in document["outputs"]:
+        outputs.add_row(entry["name"], str(entry["shape"]), entry["dtype"],
+                        _figure(entry["max_abs_error"]), _figure(entry["max_rel_error"]),
+                        "yes" if entry["match"] else f"[red]no[/red] {entry.get('reason', '')}")
+    console.print(outputs)
+    if simulated:
+        console.print(f"simulated: {simulated.get('total_cycles')} cycles, "
+                      f"{_figure(simulated.get('latency_us'))} us at "
+                      f"{simulated.get('clock_ghz')} GHz, peak device memory "
+                      f"{simulated.get('peak_device_bytes')} bytes; compile "
+                      f"{_figure(document.get('compile_s'))} s, "
+                      f"run {_figure(document.get('run_s'))} s")
+    ops = sorted(simulated.get("ops") or [], key=lambda op: op.get("cycles", 0), reverse=True)
+    if ops:
+        total = sum(op.get("cycles", 0) for op in ops) or 1
+        table = Table("op", "type", "kernel", "cycles", "share", "util",
+                      title=f"top {min(TOP_OPS, len(ops))} of {len(ops)} ops by cycles")
+        for op in ops[:TOP_OPS]:
+            util = op.get("array_utilization")
+            table.add_row(str(op.get("name")), str(op.get("op_type")), str(op.get("kernel")),
+                          str(op.get("cycles")), f"{100 * op.get('cycles', 0) / total:.1f}%",
+                          "-" if util is None else f"{100 * util:.0f}%")
+        console.print(table)
+
+
+def _figure(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+@command("skus", "list the hardware SKUs of the stack's driver",
+         [*_interpreter_arguments(),
+          arg("--json", action="store_true", help="print the driver's JSON")])
+def skus_command(args: argparse.Namespace) -> int:
+    python = stack_python(args, module="npu_driver")
+    done = subprocess.run([python, "-m", "npu_driver", "skus", "--json"], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise StackError(f"npu_driver skus failed: {lines[-1] if lines else done.returncode}",
+                         kind="error", exit_code=done.returncode if done.returncode > 0 else 1)
+    try:
+        skus = json.loads(done.stdout)
+    except ValueError:
+        raise StackError("npu_driver skus --json printed no JSON", kind="protocol")
+    if args.json:
+        print(json.dumps(skus, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Column, Table
+
+    table = Table(Column("name", no_wrap=True), "cores", "array", "dataflow", "GHz",
+                  "SRAM/core", "DRAM GB/s", "memory", "peak fp32 TOPS")
+    for sku in skus:
+        table.add_row(sku["name"], str(sku["cores"]), f"{sku['array_rows']}x{sku['array_cols']}",
+                      sku["dataflow"], f"{sku['clock_ghz']:g}", _bytes(sku["sram_bytes"]),
+                      f"{sku['dram_bandwidth_gbps']:g}", _bytes(sku["device_memory_bytes"]),
+                      f"{sku.get('peak_tops', {}).get('fp32', 0):.2f}")
+    Console().print(table)
+    return 0
+
+
+def _bytes(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:g} {unit}" if unit == "B" else f"{count:.0f} {unit}"
+        count /= 1024
+
+
+_SUITE = arg("--suite", default=None, metavar="SUITE.yaml",
+             help="suite manifest (default: workloads/suite.yaml of the repository)")
+
+
+@command("workloads list", "list the workloads of the suite",
+         [arg("--tier", default=None, choices=["smoke", "nightly", "weekly"]), _SUITE,
+          arg("--json", action="store_true")])
+def workloads_list_command(args: argparse.Namespace) -> int:
+    from stackci.workloads import load_suite
+
+    chosen = load_suite(args.suite).select(args.tier)
+    if args.json:
+        print(json.dumps([w.to_dict() for w in chosen], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Column, Table
+
+    table = Table(Column("name", no_wrap=True), "source", "tiers", "skus", "precision", "atol",
+                  "rtol")
+    for w in chosen:
+        table.add_row(w.name, w.source, ",".join(w.tiers), ",".join(w.skus), w.precision,
+                      f"{w.atol:g}", f"{w.rtol:g}")
+    Console().print(table)
+    return 0
+
+
+@command("workloads prepare",
+         "randomize weights, generate inputs and reference outputs of workloads (cached)",
+         [arg("names", nargs="*", metavar="NAME", help="workloads (default: all of the tier)"),
+          arg("--tier", default="nightly", choices=["smoke", "nightly", "weekly"]), _SUITE])
+def workloads_prepare_command(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from stackci.workloads import load_suite, prepare
+
+    ws = Workspace.discover(args.home)
+    suite = load_suite(args.suite)
+    chosen = suite.select(None if args.names else args.tier, args.names or None)
+    if not chosen:
+        raise UsageError(f"no workloads in tier {args.tier} of {suite.path}")
+    with Progress(transient=False) as progress:
+        task = progress.add_task("preparing", total=len(chosen))
+        for workload in chosen:
+            note = lambda message: progress.update(task, description=message)  # noqa: E731
+            prepared = prepare(ws, workload, progress=note)
+            progress.advance(task)
+            progress.console.print(f"{workload.name}: {prepared.model_path}")
+        progress.update(task, description="prepared")
+    return 0

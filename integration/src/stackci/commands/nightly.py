@@ -1,0 +1,112 @@
+"""`stackci nightly`, `stackci runs`, `stackci dashboard`: run the night, list runs, publish."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from stackci.budget import format_duration, parse_duration
+from stackci.cli import arg, combination_arguments, command
+from stackci.errors import UsageError
+from stackci.store import Store
+from stackci.workspace import Workspace
+
+
+def db_argument():
+    return arg("--db", default=None, metavar="URL",
+               help="results database (default: STACKCI_DB or sqlite in the working directory)")
+
+
+def open_store(ws: Workspace, url: str | None) -> Store:
+    return Store(url or ws.db_url)
+
+
+@command("nightly", "run the nightly: build, contracts, tests, workloads, publish, within a "
+         "budget", [
+             arg("--tier", default="nightly", choices=("smoke", "nightly", "weekly")),
+             arg("--workload", action="append", default=[], metavar="NAME",
+                 help="only this workload; repeatable"),
+             arg("--sku", action="append", default=[], metavar="SKU",
+                 help="run workloads on this SKU (default: the suite's SKUs); repeatable"),
+             *combination_arguments(),
+             arg("--budget", default="24h", help="wall time for the whole run (default 24h)"),
+             arg("--workers", type=int, default=2, help="jobs run at once (default 2)"),
+             arg("--job-timeout", default="30m", help="limit per job (default 30m)"),
+             arg("--resume", action="store_true",
+                 help="continue the latest unfinished run, redoing only unfinished jobs"),
+             db_argument(),
+             arg("--no-tests", action="store_true", help="skip the module test suites"),
+             arg("--out", default=None, help="dashboard directory (default .stackci/dashboard)"),
+         ])
+def nightly_command(args) -> int:
+    from stackci.nightly import Nightly, NightlyOptions
+    from stackci.summary import ProgressDisplay, print_summary
+
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: expected 1 or more")
+    ws = Workspace.discover(args.home)
+    store = open_store(ws, args.db)
+    console = Console(stderr=True)
+    display = ProgressDisplay(console)
+    nightly = Nightly(ws, store, dashboard_dir=args.out, reporter=display)
+    try:
+        if args.resume:
+            result = nightly.resume()
+        else:
+            result = nightly.start(NightlyOptions(
+                tier=args.tier, workloads=args.workload, skus=args.sku,
+                combination=args.combination, pins=args.pin,
+                budget_s=parse_duration(args.budget, "--budget"), workers=args.workers,
+                job_timeout_s=parse_duration(args.job_timeout, "--job-timeout"),
+                no_tests=args.no_tests))
+    finally:
+        display.close()
+    print_summary(Console(), result.run_id, result.summary)
+    if result.ok:
+        return 0
+    bad = len(result.summary["bad"])
+    print(f"stackci: run {result.run_id}: {bad} job(s) failed, errored or timed out",
+          file=sys.stderr)
+    return 1
+
+
+@command("runs", "list the stored runs with their job counts", [
+    db_argument(),
+    arg("--json", action="store_true", help="print JSON"),
+    arg("--limit", type=int, default=20, help="newest N runs (default 20)"),
+])
+def runs_command(args) -> int:
+    ws = Workspace.discover(args.home)
+    runs = open_store(ws, args.db).runs(limit=args.limit)
+    if args.json:
+        print(json.dumps(runs, default=str, indent=2))
+        return 0
+    table = Table(title="runs (jobs: passed/failed/error/timeout/not run)")
+    for column in ("run", "started", "status", "tier", "used", "budget"):
+        table.add_column(column)
+    table.add_column("jobs", justify="right")
+    for run in runs:
+        counts = run["counts"]
+        table.add_row(str(run["id"]), f"{run['started_at']:%m-%d %H:%M}", run["status"],
+                      run["tier"], format_duration((run["summary"] or {}).get("used_s")),
+                      format_duration(run["budget_s"]),
+                      "/".join(str(counts.get(s, 0)) for s in ("passed", "failed", "error",
+                                                               "timeout", "not_run")))
+    Console().print(table)
+    return 0
+
+
+@command("dashboard", "publish the static dashboard from the results database", [
+    db_argument(),
+    arg("--out", default=None, help="output directory (default .stackci/dashboard)"),
+])
+def dashboard_command(args) -> int:
+    from stackci.dashboard import publish
+
+    ws = Workspace.discover(args.home)
+    index = publish(open_store(ws, args.db), args.out or ws.dashboard_dir)
+    print(index)
+    return 0

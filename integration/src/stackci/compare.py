@@ -1,0 +1,64 @@
+"""Per-output comparison of the stack's outputs against the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def compare_outputs(actual: dict, expected: dict, atol: float, rtol: float) -> list[dict]:
+    """One entry per expected output (then any unexpected ones), in the reference's order.
+
+    `match` is `np.allclose(actual, expected, atol, rtol)` with equal shapes; a missing output,
+    a different shape or dtype is a mismatch with a `reason`.
+    """
+    results = [_compare_one(name, actual.get(name), np.asarray(want), atol, rtol)
+               for name, want in expected.items()]
+    for name in actual:
+        if name not in expected:
+            got = np.asarray(actual[name])
+            results.append(_entry(name, got, None, None, False,
+                                  "not an output of the reference model"))
+    return results
+
+
+def _compare_one(name, got, want: np.ndarray, atol: float, rtol: float) -> dict:
+    if got is None:
+        return _entry(name, want, None, None, False, "missing from the stack's outputs")
+    got = np.asarray(got)
+    if got.shape != want.shape:
+        return _entry(name, got, None, None, False,
+                      f"shape {list(got.shape)} differs from expected {list(want.shape)}")
+    if got.dtype != want.dtype:
+        return _entry(name, got, None, None, False,
+                      f"dtype {got.dtype} differs from expected {want.dtype}")
+    if got.size == 0:
+        return _entry(name, got, 0.0, 0.0, True)
+    got64, want64 = got.astype(np.float64), want.astype(np.float64)
+    abs_error = np.abs(got64 - want64)
+    # NaN where NaN is expected, and equal infinities, are right (inf - inf would be NaN)
+    abs_error[(np.isnan(got64) & np.isnan(want64)) | (got64 == want64)] = 0.0
+    tiny = np.finfo(want.dtype).tiny if np.issubdtype(want.dtype, np.floating) else 1.0
+    rel_error = abs_error / np.maximum(np.abs(want64), tiny)
+    match = bool(np.allclose(got64, want64, atol=atol, rtol=rtol, equal_nan=True))
+    return _entry(name, got, _max(abs_error), _max(rel_error), match)
+
+
+def _max(errors: np.ndarray) -> float:
+    """The largest error; NaN (a NaN on one side only) counts as infinitely wrong."""
+    if np.isnan(errors).any():
+        return float("inf")
+    return float(errors.max())
+
+
+def _entry(name, array, max_abs, max_rel, match, reason=None) -> dict:
+    entry = {
+        "name": name,
+        "shape": list(array.shape),
+        "dtype": str(array.dtype),
+        "max_abs_error": max_abs,
+        "max_rel_error": max_rel,
+        "match": match,
+    }
+    if reason:
+        entry["reason"] = reason
+    return entry

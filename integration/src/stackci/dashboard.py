@@ -1,0 +1,175 @@
+"""The static dashboard: HTML pages rendered from the results database (like `asv publish`).
+
+index.html     budget banner, the latest run, recent runs, latency trends, latest figures
+ops/*.html     op-level breakdown of the latest run of one workload on one SKU
+data.json      the figures the pages show, for scripts and tests
+assets/        plotly.min.js (copied from the installed plotly package) and the stylesheet
+
+Every page works offline: scripts and styles are referenced by relative path, never a CDN.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from stackci.budget import format_duration
+from stackci.errors import StackciError
+from stackci.store import Store
+from stackci.workspace import find_repo_root
+
+RECENT_RUNS = 30
+TREND_METRIC = "latency_us"
+LATEST_FIGURES = ("latency_us", "total_cycles", "peak_device_bytes", "max_abs_error",
+                  "compile_s")
+
+
+def site_dir() -> Path:
+    """The repository's dashboards/ directory (templates and static assets)."""
+    beside_package = Path(__file__).resolve().parents[3] / "dashboards"
+    if (beside_package / "templates").is_dir():
+        return beside_package
+    return find_repo_root() / "dashboards"
+
+
+def plotly_js() -> Path:
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise StackciError(f"plotly's JavaScript is missing at {path}; reinstall plotly")
+    return path
+
+
+def slug(*parts: str) -> str:
+    return "__".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", part) for part in parts)
+
+
+def combination_label(name: str | None, key: str | None) -> str:
+    return f"{name} {key[:8]}" if name and key else "-"
+
+
+def point_label(run_id: int, started_at: datetime, name: str | None, key: str | None) -> str:
+    """An x-axis position of a trend: which run, when it started, which combination it ran."""
+    return f"#{run_id} {started_at:%Y-%m-%d %H:%M} {combination_label(name, key)}"
+
+
+def trends(store: Store, metric: str = TREND_METRIC) -> dict[str, dict[str, list[dict]]]:
+    """workload -> SKU -> points `{run_id, x, value}` in run order."""
+    found: dict[str, dict[str, list[dict]]] = {}
+    for row in store.metric_series(metric):
+        if row["workload"] is None:
+            continue
+        found.setdefault(row["workload"], {}).setdefault(row["sku"], []).append({
+            "run_id": row["run_id"], "value": row["value"],
+            "x": point_label(row["run_id"], row["started_at"], row["combination"],
+                             row["combination_key"])})
+    return found
+
+
+def latest_figures(store: Store) -> list[dict]:
+    """For each workload x SKU, the newest value of each figure and the job it came from."""
+    table: dict[tuple[str, str], dict] = {}
+    for metric in LATEST_FIGURES:
+        for row in store.metric_series(metric):
+            if row["workload"] is None:
+                continue
+            entry = table.setdefault((row["workload"], row["sku"]), {
+                "workload": row["workload"], "sku": row["sku"], "figures": {}, "job_id": None,
+                "run_id": None})
+            entry["figures"][metric] = row["value"]
+            if metric == LATEST_FIGURES[0] or entry["job_id"] is None:
+                entry["job_id"], entry["run_id"] = row["job_id"], row["run_id"]
+    for entry in table.values():
+        entry["page"] = f"ops/{slug(entry['workload'], entry['sku'])}.html"
+    return [table[key] for key in sorted(table)]
+
+
+def trend_figure(workload: str, by_sku: dict[str, list[dict]]) -> dict:
+    return {
+        "data": [{"type": "scatter", "mode": "lines+markers", "name": sku,
+                  "x": [p["x"] for p in points], "y": [p["value"] for p in points]}
+                 for sku, points in sorted(by_sku.items())],
+        "layout": {"title": {"text": f"{workload}: simulated latency", "x": 0.02,
+                             "xanchor": "left"},
+                   "xaxis": {"type": "category", "title": {"text": "run / combination"}},
+                   "yaxis": {"title": {"text": "latency (us)"}, "rangemode": "tozero"},
+                   "margin": {"t": 40, "b": 90}, "height": 340},
+    }
+
+
+def op_breakdown(ops: list[dict]) -> dict:
+    total = sum(op["cycles"] for op in ops) or 1.0
+    rows = [{**op, "share": op["cycles"] / total} for op in ops]
+    by_type: dict[str, float] = {}
+    for op in ops:
+        by_type[op["op_type"]] = by_type.get(op["op_type"], 0.0) + op["cycles"]
+    ordered = sorted(by_type.items(), key=lambda item: item[1], reverse=True)
+    figure = {"data": [{"type": "bar", "x": [t for t, _ in ordered],
+                        "y": [c for _, c in ordered]}],
+              "layout": {"title": {"text": "cycles by op type", "x": 0.02, "xanchor": "left"},
+                         "yaxis": {"title": {"text": "cycles"}}, "height": 360,
+                         "margin": {"t": 40}}}
+    return {"rows": rows, "total_cycles": sum(op["cycles"] for op in ops),
+            "by_type": ordered, "figure": figure}
+
+
+def latest_run_view(store: Store) -> dict | None:
+    runs = store.runs(limit=1)
+    if not runs:
+        return None
+    run = runs[0]
+    jobs = store.jobs(run["id"])
+    combinations = [c for c in store.run_combinations(run["id"]) if c]
+    modules = sorted({m for c in combinations for m in c["modules"]})
+    return {
+        "run": run, "jobs": jobs, "combinations": combinations, "modules": modules,
+        "out_of_budget": [job for job in jobs if job["status"] == "not_run"
+                          and (job["details"] or {}).get("reason") == "budget"],
+        "used_s": (run["summary"] or {}).get("used_s"),
+    }
+
+
+def publish(store: Store, out_dir: str | Path) -> Path:
+    """Write the site into `out_dir`; returns the path of index.html."""
+    out = Path(out_dir)
+    (out / "assets").mkdir(parents=True, exist_ok=True)
+    (out / "ops").mkdir(exist_ok=True)
+    site = site_dir()
+    shutil.copyfile(plotly_js(), out / "assets" / "plotly.min.js")
+    shutil.copyfile(site / "style.css", out / "assets" / "style.css")
+    templates = Environment(loader=FileSystemLoader(site / "templates"), autoescape=True,
+                            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    templates.filters["duration"] = format_duration
+    templates.filters["number"] = _number
+
+    series = trends(store)
+    latest = latest_figures(store)
+    generated = datetime.now().strftime("%Y-%m-%d %H:%M")
+    for entry in latest:
+        ops = store.op_profile(entry["job_id"]) if entry["job_id"] else []
+        page = templates.get_template("ops.html").render(
+            root="../", entry=entry, breakdown=op_breakdown(ops), generated=generated)
+        (out / entry["page"]).write_text(page)
+    charts = [{"id": f"trend-{slug(w)}", "workload": w, "figure": trend_figure(w, by_sku)}
+              for w, by_sku in sorted(series.items())]
+    index = out / "index.html"
+    index.write_text(templates.get_template("index.html").render(
+        root="", latest=latest_run_view(store), runs=store.runs(limit=RECENT_RUNS),
+        charts=charts, figures=latest, figure_names=LATEST_FIGURES, generated=generated))
+    (out / "data.json").write_text(json.dumps(
+        {"trends": {TREND_METRIC: series}, "latest": latest}, indent=1, default=str))
+    return index
+
+
+def _number(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{int(value):,}"

@@ -1,0 +1,293 @@
+"""The jobs of a nightly: what each stage does and how its result becomes an outcome.
+
+A job is data (key, stage, what it needs) plus an action `action(ctx) -> Outcome`. Actions
+reach the rest of the harness only through a `Toolbox`, so that the nightly can be exercised
+with fakes, and the stack itself only through subprocesses of its assembled environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from stackci.errors import StackciError, StackError
+
+STAGES = ("build", "contracts", "tests", "workloads", "publish")
+OUTPUT_TAIL_LINES = 40
+
+
+@dataclass
+class Outcome:
+    status: str  # passed | failed | error | timeout | not_run
+    message: str = ""
+    metrics: list[dict] = field(default_factory=list)
+    ops: list[dict] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+
+
+@dataclass
+class JobContext:
+    """What an action gets: its time limit, a private directory, and the run's resources."""
+
+    timeout_s: float
+    workdir: Path
+    resources: "Resources"
+
+
+@dataclass
+class Job:
+    key: str
+    stage: str
+    name: str
+    action: Callable[[JobContext], Outcome]
+    sku: str | None = None
+    combination: Any = None  # a combination.Combination (has .name, .key)
+    needs: tuple[str, ...] = ()  # jobs that must pass first
+    after: tuple[str, ...] = ()  # jobs that must have ended first, whatever their outcome
+    priority: int = 0
+    combination_id: int | None = None
+
+    @property
+    def order(self) -> tuple:
+        return (STAGES.index(self.stage), self.priority, self.key)
+
+
+@dataclass
+class Toolbox:
+    """The harness functions the nightly calls (docs/design.md, "Harness internals")."""
+
+    resolve: Callable
+    combination_from_dict: Callable
+    ensure_environment: Callable
+    load_contract: Callable
+    check_declared: Callable
+    load_suite: Callable
+    prepare: Callable
+    run_model: Callable
+    publish: Callable
+    driver_skus: Callable = None  # (python, timeout_s) -> [sku dict]; default asks the env
+
+    def __post_init__(self):
+        if self.driver_skus is None:
+            self.driver_skus = driver_skus
+
+    @classmethod
+    def real(cls) -> "Toolbox":
+        # Imported here so the nightly's own machinery does not depend on every part at import.
+        from stackci import build, combination, contracts, dashboard, runmodel, workloads
+
+        return cls(resolve=combination.resolve,
+                   combination_from_dict=combination.Combination.from_dict,
+                   ensure_environment=build.ensure_environment,
+                   load_contract=contracts.load_contract,
+                   check_declared=contracts.check_declared, load_suite=workloads.load_suite,
+                   prepare=workloads.prepare, run_model=runmodel.run_model,
+                   publish=dashboard.publish)
+
+
+class Resources:
+    """What jobs of one run share: environments per combination and prepared workloads, each
+    made once (under a lock, since workers ask concurrently)."""
+
+    def __init__(self, ws, store, toolbox: Toolbox, dashboard_dir: Path):
+        self.ws, self.store, self.toolbox = ws, store, toolbox
+        self.dashboard_dir = dashboard_dir
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._made: dict[str, Any] = {}
+
+    def _once(self, key: str, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._made:
+                self._made[key] = make()
+            return self._made[key]
+
+    def environment(self, combination):
+        return self._once(f"env:{combination.key}", lambda: self.toolbox.ensure_environment(
+            self.ws, combination))
+
+    def prepared(self, workload):
+        return self._once(f"workload:{workload.name}",
+                          lambda: self.toolbox.prepare(self.ws, workload))
+
+
+# -- build ------------------------------------------------------------------------------------
+
+def build_action(combination) -> Callable[[JobContext], Outcome]:
+    def run(ctx: JobContext) -> Outcome:
+        env = ctx.resources.environment(combination)
+        details = {"environment": str(env.path), "python": str(env.python)}
+        # The SKU descriptions only annotate the dashboard: a driver without its CLI still
+        # built, and its workloads will say what is wrong with it.
+        try:
+            skus = ctx.resources.toolbox.driver_skus(env.python, ctx.timeout_s)
+        except StackError as exc:
+            return Outcome("passed", f"environment {env.path}; SKUs not recorded: {exc}",
+                           details=details)
+        for sku in skus:
+            ctx.resources.store.upsert_sku(sku["name"], sku)
+        return Outcome("passed", f"environment {env.path}",
+                       details={**details, "skus": [sku["name"] for sku in skus]})
+    return run
+
+
+def driver_skus(python: Path, timeout_s: float) -> list[dict]:
+    """The SKUs the environment's driver knows (recorded for the dashboard)."""
+    done = _run_in_env(python, ["-m", "npu_driver", "skus", "--json"], timeout_s)
+    if done.returncode != 0:
+        raise StackError(f"python -m npu_driver skus --json exited {done.returncode}: "
+                         f"{_last_line(done.stderr)}")
+    try:
+        found = json.loads(done.stdout)
+    except json.JSONDecodeError as exc:
+        raise StackError(f"python -m npu_driver skus --json printed no JSON: {exc}") from exc
+    return found if isinstance(found, list) else found.get("skus", [])
+
+
+# -- contracts --------------------------------------------------------------------------------
+
+def contracts_action(combination) -> Callable[[JobContext], Outcome]:
+    def run(ctx: JobContext) -> Outcome:
+        env = ctx.resources.environment(combination)
+        toolbox = ctx.resources.toolbox
+        contracts = {module: toolbox.load_contract(Path(source) / "contract.yaml")
+                     for module, source in env.sources.items()}
+        verdict = toolbox.check_declared(contracts)
+        details = {"problems": list(verdict.problems), "edges": list(verdict.edges)}
+        if verdict.ok:
+            return Outcome("passed", f"{len(verdict.edges)} contract edges agree",
+                           details=details)
+        return Outcome("failed", "; ".join(verdict.problems), details=details)
+    return run
+
+
+# -- tests ------------------------------------------------------------------------------------
+
+def tests_action(combination, module: str) -> Callable[[JobContext], Outcome]:
+    def run(ctx: JobContext) -> Outcome:
+        env = ctx.resources.environment(combination)
+        tests_dir = Path(env.sources[module]) / "tests"
+        if not tests_dir.is_dir():
+            return Outcome("error", f"module {module} has no tests/ directory at {tests_dir}")
+        junit = ctx.workdir / "junit.xml"
+        junit.unlink(missing_ok=True)
+        done = _run_in_env(env.python, ["-m", "pytest", str(tests_dir), "-q", "-p",
+                                        "no:cacheprovider", f"--junitxml={junit}"],
+                           ctx.timeout_s, cwd=Path(env.sources[module]))
+        return pytest_outcome(done.returncode, junit, done.stdout + done.stderr)
+    return run
+
+
+def pytest_outcome(returncode: int, junit: Path, output: str) -> Outcome:
+    """Pytest's exit code and JUnit report as an outcome with test counts."""
+    tail = "\n".join(output.strip().splitlines()[-OUTPUT_TAIL_LINES:])
+    # pytest: 0 all passed, 1 some failed, 5 nothing collected; 2-4 it did not run properly.
+    if returncode not in (0, 1, 5) or not junit.exists():
+        return Outcome("error", f"pytest exited {returncode}: {_last_line(output)}",
+                       details={"output": tail})
+    counts = junit_counts(junit)
+    metrics = [{"name": f"tests_{kind}", "value": counts[kind], "unit": "tests"}
+               for kind in ("passed", "failed", "skipped")]
+    summary = (f"{counts['passed']} passed, {counts['failed']} failed, "
+               f"{counts['skipped']} skipped" if returncode != 5 else "no tests collected")
+    if returncode == 1 or counts["failed"]:
+        return Outcome("failed", summary, metrics, details={"output": tail, **counts})
+    return Outcome("passed", summary, metrics, details=counts)
+
+
+def junit_counts(path: Path) -> dict[str, int]:
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise StackciError(f"{path}: unreadable JUnit XML: {exc}") from exc
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+
+    def total(attribute: str) -> int:
+        return sum(int(suite.get(attribute, 0)) for suite in suites)
+
+    failed = total("failures") + total("errors")
+    skipped = total("skipped")
+    return {"passed": total("tests") - failed - skipped, "failed": failed, "skipped": skipped}
+
+
+# -- workloads --------------------------------------------------------------------------------
+
+def workload_action(combination, workload, sku: str) -> Callable[[JobContext], Outcome]:
+    def run(ctx: JobContext) -> Outcome:
+        env = ctx.resources.environment(combination)
+        prepared = ctx.resources.prepared(workload)
+        result = ctx.resources.toolbox.run_model(
+            env.python, prepared.model_path, sku, inputs=prepared.inputs_path,
+            expected=prepared.expected_path, precision=workload.precision,
+            atol=workload.atol, rtol=workload.rtol, timeout=ctx.timeout_s,
+            workdir=ctx.workdir)
+        return workload_outcome(result, workload, sku)
+    return run
+
+
+def workload_outcome(result: dict, workload, sku: str) -> Outcome:
+    simulated = result.get("simulated") or {}
+    ops = simulated.get("ops") or []
+    max_abs_error = max_abs_error_of(result)
+    figures = [("total_cycles", simulated.get("total_cycles"), "cycles"),
+               ("latency_us", simulated.get("latency_us"), "us"),
+               ("compile_s", result.get("compile_s"), "s"),
+               ("run_s", result.get("run_s"), "s"),
+               ("max_abs_error", max_abs_error, ""),
+               ("peak_device_bytes", simulated.get("peak_device_bytes"), "bytes"),
+               ("ops", len(ops), "ops")]
+    metrics = [{"name": name, "value": value, "unit": unit, "workload": workload.name,
+                "sku": sku} for name, value, unit in figures if value is not None]
+    details = {"precision": workload.precision, "atol": workload.atol, "rtol": workload.rtol,
+               "outputs": result.get("outputs", [])}
+    latency = simulated.get("latency_us")
+    if result.get("match"):
+        message = f"{latency:.1f} us simulated" if latency is not None else "outputs match"
+        return Outcome("passed", message, metrics, ops, details)
+    message = (f"outputs differ from onnxruntime: max abs error {max_abs_error:.3g} "
+               f"(atol {workload.atol}, rtol {workload.rtol})" if max_abs_error is not None
+               else "outputs differ from onnxruntime")
+    return Outcome("failed", message, metrics, ops, details)
+
+
+def max_abs_error_of(result: dict) -> float | None:
+    """The largest per-output error in a run-model document (comparisons sit in `comparison`
+    or inside `outputs`)."""
+    errors = [entry["max_abs_error"]
+              for listing in (result.get("comparison"), result.get("outputs"))
+              if isinstance(listing, list)
+              for entry in listing
+              if isinstance(entry, dict) and entry.get("max_abs_error") is not None]
+    return max(errors) if errors else None
+
+
+# -- publish ----------------------------------------------------------------------------------
+
+def publish_action(ctx: JobContext) -> Outcome:
+    path = ctx.resources.toolbox.publish(ctx.resources.store, ctx.resources.dashboard_dir)
+    return Outcome("passed", str(path), details={"index": str(path)})
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+def _run_in_env(python: Path, args: list[str], timeout_s: float,
+                cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python args` with the assembled environment alone on its path (never the
+    harness's own), raising subprocess.TimeoutExpired past the limit."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
+    return subprocess.run([str(python), *args], capture_output=True, text=True,
+                          timeout=timeout_s, cwd=cwd, env=env)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"

@@ -1,0 +1,173 @@
+"""`python -m npu_compiler`: compile and run a model on the simulated NPU (what the harness
+drives), or compile it to a saved plan. Errors are one line; with --json also a JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from npu_compiler.errors import (CompileError, InputError, ModelLoadError, UnsupportedOperator,
+                                 UnsupportedPrecision)
+
+EXIT_OTHER, EXIT_USAGE, EXIT_UNSUPPORTED, EXIT_OUT_OF_MEMORY = 1, 2, 3, 4
+
+
+class UsageError(Exception):
+    """Bad command line or bad input file: exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m npu_compiler",
+                     description="Compile ONNX models for the simulated NPU and run them.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="compile MODEL and run it once")
+    run.add_argument("model", help="ONNX model file")
+    run.add_argument("--sku", required=True, help="SKU name or YAML file")
+    run.add_argument("--precision", default="fp32")
+    run.add_argument("--batch", type=int, default=None, help="batch size of the inputs")
+    run.add_argument("--inputs", help="npz of input arrays keyed by input name")
+    run.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    run.add_argument("--save-outputs", help="write the outputs to this npz, keyed by name")
+    run.add_argument("--trace", help="write the Chrome trace (Perfetto) JSON here")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    compile_ = commands.add_parser("compile", help="compile MODEL to a plan directory")
+    compile_.add_argument("model", help="ONNX model file")
+    compile_.add_argument("--sku", required=True, help="SKU name or YAML file")
+    compile_.add_argument("--precision", default="fp32")
+    compile_.add_argument("--batch", type=int, default=None)
+    compile_.add_argument("--out", required=True, help="directory for plan.json + constants.npz")
+    compile_.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def _load_feeds(path: str, plan) -> dict[str, np.ndarray]:
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"cannot read inputs {file}: no such file")
+    try:
+        with np.load(file) as data:
+            feeds = {name: data[name] for name in data.files}
+    except Exception as exc:
+        raise UsageError(f"cannot read inputs {file}: not an npz file ({exc})") from None
+    return feeds
+
+
+def random_feeds(plan, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in plan.inputs:
+        dtype = np.dtype(spec["dtype"])
+        if np.issubdtype(dtype, np.floating):
+            feeds[spec["name"]] = rng.standard_normal(spec["shape"]).astype(dtype)
+        else:
+            feeds[spec["name"]] = np.zeros(spec["shape"], dtype=dtype)
+    return feeds
+
+
+def command_run(args) -> dict:
+    from npu_driver import load_sku
+
+    from npu_compiler.compile import compile_model
+    from npu_compiler.engine import Engine
+
+    sku = load_sku(args.sku)  # a name or a YAML file: the engine needs the same SKU object
+    started = time.perf_counter()
+    plan = compile_model(args.model, sku, precision=args.precision, batch=args.batch)
+    compile_s = time.perf_counter() - started
+    feeds = _load_feeds(args.inputs, plan) if args.inputs else random_feeds(plan, args.seed)
+    started = time.perf_counter()
+    engine = Engine(plan, sku=sku)
+    outputs, profile = engine.run(feeds)
+    run_s = time.perf_counter() - started
+    if args.save_outputs:
+        np.savez(args.save_outputs, **outputs)
+    if args.trace:
+        engine.ctx.timeline.save(args.trace)
+    return {
+        "model": str(args.model), "sku": engine.ctx.sku.name, "precision": args.precision,
+        "compile_s": round(compile_s, 6), "run_s": round(run_s, 6),
+        "outputs": [{"name": n, "shape": list(a.shape), "dtype": a.dtype.name}
+                    for n, a in outputs.items()],
+        "simulated": {"total_cycles": profile["total_cycles"],
+                      "latency_us": profile["latency_us"],
+                      "clock_ghz": profile["clock_ghz"],
+                      "peak_device_bytes": profile["peak_device_bytes"],
+                      "ops": profile["ops"]},
+        "passes": plan.pass_log,
+    }
+
+
+def command_compile(args) -> dict:
+    from npu_compiler.compile import compile_model
+
+    started = time.perf_counter()
+    plan = compile_model(args.model, args.sku, precision=args.precision, batch=args.batch)
+    compile_s = time.perf_counter() - started
+    out = plan.save(args.out)
+    return {"model": str(args.model), "sku": plan.sku, "precision": plan.precision,
+            "compile_s": round(compile_s, 6), "plan": str(out), "steps": len(plan.steps),
+            "passes": plan.pass_log}
+
+
+def _human(result: dict) -> str:
+    if "simulated" not in result:
+        return f"compiled {result['model']} for {result['sku']}: {result['steps']} steps -> " \
+               f"{result['plan']}"
+    sim = result["simulated"]
+    lines = [f"{result['model']} on {result['sku']} ({result['precision']}): "
+             f"{sim['total_cycles']} cycles, {sim['latency_us']:.1f} us, peak device memory "
+             f"{sim['peak_device_bytes']} bytes; compile {result['compile_s']:.2f} s, "
+             f"run {result['run_s']:.2f} s"]
+    lines += [f"  output {o['name']}: {o['shape']} {o['dtype']}" for o in result["outputs"]]
+    return "\n".join(lines)
+
+
+def classify(exc: BaseException) -> tuple[str, int]:
+    """(kind, exit code) of an error."""
+    from npu_driver import OutOfDeviceMemory, UnknownSKU
+    from npu_driver.errors import InvalidSKU
+
+    if isinstance(exc, UsageError):
+        return "usage", EXIT_USAGE
+    if isinstance(exc, (ModelLoadError, UnknownSKU, InvalidSKU)):
+        return "bad_input", EXIT_USAGE
+    if isinstance(exc, InputError):
+        return "bad_input", EXIT_USAGE
+    if isinstance(exc, UnsupportedPrecision):
+        return "unsupported_precision", EXIT_USAGE
+    if isinstance(exc, UnsupportedOperator):
+        return "unsupported_operator", EXIT_UNSUPPORTED
+    if isinstance(exc, OutOfDeviceMemory):
+        return "out_of_memory", EXIT_OUT_OF_MEMORY
+    if isinstance(exc, CompileError):
+        return "compile_error", EXIT_OTHER
+    return "error", EXIT_OTHER
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    want_json = "--json" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        result = command_run(args) if args.command == "run" else command_compile(args)
+    except Exception as exc:  # every failure ends as one line (and JSON), never a traceback
+        kind, code = classify(exc)
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if kind == "error":
+            message = f"{type(exc).__name__}: {message}"
+        print(f"npu-compiler: error: {message}", file=sys.stderr)
+        if want_json:
+            print(json.dumps({"error": message, "kind": kind}))
+        return code
+    print(json.dumps(result) if args.json else _human(result))
+    return 0

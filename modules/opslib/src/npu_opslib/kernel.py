@@ -1,0 +1,252 @@
+"""The kernel base class, the five-tuple key and the registry filled by `@register_kernel`.
+
+A kernel is one small class per operator: `_run` is the functional numpy work, `configs` the
+tile configurations it can be run with and `cost` what one configuration costs on a SKU's
+performance model. Epilogue ops (the fusion pattern of the key) are applied here, once for all
+kernels, so every kernel that accepts a fusion gets it with the same semantics.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from npu_opslib import costs
+from npu_opslib.errors import KernelError, UnsupportedOperator
+
+ENTRY_POINT_GROUP = "npu_opslib.kernels"
+
+
+@dataclass(frozen=True)
+class KernelKey:
+    """The dispatch five-tuple: (op type, problem size, precision, layout, fusion pattern)."""
+
+    op_type: str
+    shapes: tuple[tuple[int, ...], ...]
+    precision: str = "fp32"
+    layout: str = "NCHW"
+    fusion: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "shapes", tuple(tuple(int(d) for d in s) for s in self.shapes))
+
+    @property
+    def epilogue(self) -> list[str]:
+        return self.fusion.split("+") if self.fusion else []
+
+    def to_dict(self) -> dict:
+        return {"op_type": self.op_type, "shapes": [list(s) for s in self.shapes],
+                "precision": self.precision, "layout": self.layout, "fusion": self.fusion}
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """One way to run a kernel: the SRAM tile of a matrix kernel (None lets the model pick)."""
+
+    tile_m: int | None = None
+    tile_n: int | None = None
+    tile_k: int | None = None
+
+    @property
+    def name(self) -> str:
+        if self.tile_m is None:
+            return "auto"
+        return f"m{self.tile_m}n{self.tile_n}k{self.tile_k}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "TileConfig":
+        return cls(**(data or {}))
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """An elementwise op applied to a kernel's output before it leaves the core."""
+
+    extra_inputs: int
+    apply: Callable[..., np.ndarray]
+    ops_per_element: int = 1
+
+
+def _clip(y, min=None, max=None):
+    return np.clip(y, -np.inf if min is None else min, np.inf if max is None else max)
+
+
+def _sigmoid(y):
+    return 1.0 / (1.0 + np.exp(-y))
+
+
+EPILOGUES: dict[str, Epilogue] = {
+    "Relu": Epilogue(0, lambda y: np.maximum(y, 0)),
+    "LeakyRelu": Epilogue(0, lambda y, alpha=0.01: np.where(y >= 0, y, y * alpha)),
+    "Clip": Epilogue(0, _clip),
+    "Sigmoid": Epilogue(0, _sigmoid, ops_per_element=4),
+    "Tanh": Epilogue(0, lambda y: np.tanh(y), ops_per_element=4),
+    "Add": Epilogue(1, lambda y, other: y + other),
+    "Mul": Epilogue(1, lambda y, other: y * other),
+}
+
+EPILOGUE_ATTRS = "epilogue_attrs"
+"""Attribute holding one dict of attributes per epilogue op (e.g. LeakyRelu's alpha)."""
+
+
+def split_attrs(attrs: dict, fusion: str) -> tuple[dict, list[dict]]:
+    """The op's own attributes, and one attribute dict per epilogue op."""
+    own = {k: v for k, v in attrs.items() if k != EPILOGUE_ATTRS}
+    ops = fusion.split("+") if fusion else []
+    per_op = list(attrs.get(EPILOGUE_ATTRS) or [{} for _ in ops])
+    if len(per_op) != len(ops):
+        raise KernelError(f"{EPILOGUE_ATTRS} has {len(per_op)} entries for fusion {fusion!r}")
+    return own, per_op
+
+
+class Kernel:
+    """Base of all kernels. Subclasses set `op_type` and implement `_run` (and `cost`)."""
+
+    op_type: ClassVar[str] = ""
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    layouts: ClassVar[tuple[str, ...]] = ("any",)  # spatial kernels narrow this
+    fusions: ClassVar[tuple[str, ...]] = ("",)
+    unit: ClassVar[str] = "vector"
+    ops_per_element: ClassVar[int] = 1
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    # -- functional -------------------------------------------------------------------------
+    def _run(self, *inputs: np.ndarray, **attrs) -> tuple[np.ndarray, ...]:
+        raise NotImplementedError
+
+    def run(self, inputs, attrs: dict | None = None, fusion: str = "") -> tuple[np.ndarray, ...]:
+        """`_run` then the epilogue ops of `fusion`; epilogue inputs follow the op's own."""
+        own_attrs, epilogue_attrs = split_attrs(attrs or {}, fusion)
+        ops = fusion.split("+") if fusion else []
+        n_extra = sum(self._epilogue(op).extra_inputs for op in ops)
+        own_inputs = list(inputs[: len(inputs) - n_extra])
+        extra = list(inputs[len(inputs) - n_extra:])
+        outputs = self._run(*own_inputs, **own_attrs)
+        if not ops:
+            return outputs
+        y = outputs[0]
+        dtype = y.dtype
+        for op, op_attrs in zip(ops, epilogue_attrs):
+            epilogue = self._epilogue(op)
+            operands, extra = extra[: epilogue.extra_inputs], extra[epilogue.extra_inputs:]
+            y = epilogue.apply(y, *operands, **op_attrs)
+        return (np.asarray(y, dtype=dtype),) + tuple(outputs[1:])
+
+    def _epilogue(self, op: str) -> Epilogue:
+        if op not in EPILOGUES:
+            raise KernelError(f"{self.op_type}: unknown epilogue op {op!r}")
+        return EPILOGUES[op]
+
+    def accepts(self, key: KernelKey) -> str:
+        """Why this kernel cannot run `key` ("" when it can)."""
+        if key.precision not in self.precisions:
+            return f"precision {key.precision} not supported yet (has {', '.join(self.precisions)})"
+        if "any" not in self.layouts and key.layout not in self.layouts:
+            return f"layout {key.layout} not supported (has {', '.join(self.layouts)})"
+        if key.fusion not in self.fusions:
+            return f"fusion {key.fusion!r} not supported (has {list(self.fusions)})"
+        return ""
+
+    # -- performance ------------------------------------------------------------------------
+    def configs(self, key: KernelKey, attrs: dict) -> list[TileConfig]:
+        return [TileConfig()]
+
+    def output_shapes(self, key: KernelKey, attrs: dict) -> list[tuple[int, ...]]:
+        """Output shapes for the cost model; elementwise by default (the broadcast shape)."""
+        return [tuple(np.broadcast_shapes(*key.shapes))] if key.shapes else [()]
+
+    def cost(self, sku, key: KernelKey, config: TileConfig, attrs: dict):
+        """A vector-unit pass over the inputs and outputs by default."""
+        out_elements = sum(int(np.prod(s)) for s in self.output_shapes(key, attrs))
+        itemsize = costs.itemsize(key.precision)
+        return costs.vector(sku, key.precision, out_elements, self.ops_per_element,
+                            bytes_read=sum(int(np.prod(s)) for s in key.shapes) * itemsize,
+                            bytes_written=out_elements * itemsize)
+
+    def fused_cost(self, sku, key: KernelKey, config: TileConfig, attrs: dict):
+        """The op's cost plus its epilogue, applied in place before the write-back: only the
+        epilogue's extra operands travel from DRAM, the output makes no extra round trip."""
+        total = self.cost(sku, key, config, attrs)
+        ops = key.epilogue
+        if not ops:
+            return total
+        out_elements = int(np.prod(self.output_shapes(key, attrs)[0]))
+        itemsize = costs.itemsize(key.precision)
+        n_extra = sum(EPILOGUES[op].extra_inputs for op in ops)
+        extra_shapes = key.shapes[len(key.shapes) - n_extra:] if n_extra else ()
+        extra_bytes = sum(int(np.prod(s)) for s in extra_shapes) * itemsize
+        ops_per_element = sum(EPILOGUES[op].ops_per_element for op in ops)
+        return total + costs.vector(sku, key.precision, out_elements, ops_per_element,
+                                    bytes_read=extra_bytes, bytes_written=0)
+
+
+_REGISTRY: dict[str, type[Kernel]] = {}
+_entry_points_loaded = False
+
+
+def register_kernel(cls: type[Kernel]) -> type[Kernel]:
+    """Class decorator: make `cls` the kernel of `cls.op_type`."""
+    if not cls.op_type:
+        raise KernelError(f"{cls.__name__} has no op_type")
+    _REGISTRY[cls.op_type] = cls
+    return cls
+
+
+def _load_entry_points() -> None:
+    """Custom operators registered from outside: each entry point is imported once, its
+    import registers its kernels (or it names a Kernel class, which is registered here)."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        loaded = entry.load()
+        if isinstance(loaded, type) and issubclass(loaded, Kernel) and loaded.op_type:
+            _REGISTRY.setdefault(loaded.op_type, loaded)
+
+
+def get_kernel(op_type: str) -> type[Kernel]:
+    if op_type not in _REGISTRY:
+        _load_entry_points()
+    if op_type not in _REGISTRY:
+        raise UnsupportedOperator(op_type)
+    return _REGISTRY[op_type]
+
+
+def supported_ops() -> list[str]:
+    _load_entry_points()
+    return sorted(_REGISTRY)
+
+
+def is_supported(op_type: str) -> bool:
+    try:
+        get_kernel(op_type)
+    except UnsupportedOperator:
+        return False
+    return True
+
+
+def canonical_attrs(attrs: dict) -> str:
+    """A stable text of attributes, for cache keys."""
+    return json.dumps(attrs, sort_keys=True, default=_jsonable)
+
+
+def _jsonable(value: Any):
+    if isinstance(value, np.ndarray):
+        return {"dtype": str(value.dtype), "shape": list(value.shape), "data": value.tolist()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode()
+    raise TypeError(f"attribute value of type {type(value).__name__} is not serializable")

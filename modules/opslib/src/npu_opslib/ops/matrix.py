@@ -1,0 +1,104 @@
+"""Matrix kernels on the systolic array, and their tile configurations."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from npu_opslib import costs
+from npu_opslib.kernel import Kernel, TileConfig, register_kernel
+
+MATRIX_EPILOGUES = ("", "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Add", "Add+Relu",
+                    "Mul", "Mul+Add", "Mul+Add+Relu")
+
+TILE_M = (64, 256, 1024)
+TILE_N = (32, 128, 512)
+TILE_K = (64, 256, 1024)
+
+
+def tile_configs(M: int, N: int, K: int) -> list[TileConfig]:
+    """Candidate SRAM tiles, clipped to the problem (duplicates dropped), and `auto`."""
+    seen = {TileConfig()}
+    configs = [TileConfig()]
+    for m, n, k in itertools.product(TILE_M, TILE_N, TILE_K):
+        config = TileConfig(min(m, M), min(n, N), min(k, K))
+        if config not in seen:
+            seen.add(config)
+            configs.append(config)
+    return configs
+
+
+@register_kernel
+class Gemm(Kernel):
+    """Y = alpha * op(A) @ op(B) + beta * C."""
+
+    op_type = "Gemm"
+    unit = "array"
+    fusions = MATRIX_EPILOGUES
+
+    def _run(self, a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0, broadcast=None):
+        a = a.T if transA else a
+        b = b.T if transB else b
+        y = a @ b
+        if alpha != 1.0:
+            y *= alpha
+        if c is not None:
+            y += c * beta if beta != 1.0 else c
+        return (y.astype(a.dtype, copy=False),)
+
+    def _mnk(self, key, attrs):
+        a, b = key.shapes[0], key.shapes[1]
+        M, K = (a[1], a[0]) if attrs.get("transA") else (a[0], a[1])
+        N = b[0] if attrs.get("transB") else b[1]
+        return M, N, K
+
+    def output_shapes(self, key, attrs):
+        M, N, _ = self._mnk(key, attrs)
+        return [(M, N)]
+
+    def configs(self, key, attrs):
+        return tile_configs(*self._mnk(key, attrs))
+
+    def cost(self, sku, key, config, attrs):
+        M, N, K = self._mnk(key, attrs)
+        return costs.gemm(sku, key.precision, M, N, K, config=config)
+
+
+@register_kernel
+class MatMul(Kernel):
+    """numpy's matmul semantics (batched, broadcast), as ONNX's MatMul."""
+
+    op_type = "MatMul"
+    unit = "array"
+    fusions = MATRIX_EPILOGUES
+
+    def _run(self, a, b):
+        return (np.matmul(a, b),)
+
+    def output_shapes(self, key, attrs):
+        a, b = key.shapes[0], key.shapes[1]
+        a2 = (1,) + a if len(a) == 1 else a
+        b2 = b + (1,) if len(b) == 1 else b
+        batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+        out = tuple(batch) + (a2[-2], b2[-1])
+        if len(a) == 1:
+            out = out[:-2] + out[-1:]
+        if len(b) == 1:
+            out = out[:-1]
+        return [out]
+
+    def _bmnk(self, key):
+        a, b = key.shapes[0], key.shapes[1]
+        a2 = (1,) + a if len(a) == 1 else a
+        b2 = b + (1,) if len(b) == 1 else b
+        batch = int(np.prod(np.broadcast_shapes(a2[:-2], b2[:-2])))
+        return batch, a2[-2], b2[-1], a2[-1]
+
+    def configs(self, key, attrs):
+        _, M, N, K = self._bmnk(key)
+        return tile_configs(M, N, K)
+
+    def cost(self, sku, key, config, attrs):
+        batch, M, N, K = self._bmnk(key)
+        return costs.gemm(sku, key.precision, M, N, K, batch=batch, config=config)

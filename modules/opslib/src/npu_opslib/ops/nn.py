@@ -1,0 +1,225 @@
+"""Convolution, pooling and normalization kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npu_opslib import costs
+from npu_opslib.errors import KernelError
+from npu_opslib.kernel import Kernel, register_kernel
+from npu_opslib.ops import windows
+from npu_opslib.ops.matrix import MATRIX_EPILOGUES, tile_configs
+
+
+def _kernel_shape(attrs, weight_shape=None):
+    shape = attrs.get("kernel_shape")
+    if shape is None and weight_shape is not None:
+        shape = weight_shape[2:]
+    if shape is None:
+        raise KernelError("kernel_shape attribute is required")
+    return [int(k) for k in shape]
+
+
+def _conv_geometry(x_shape, w_shape, attrs):
+    kernel = _kernel_shape(attrs, w_shape)
+    return windows.geometry(x_shape[2:], kernel, attrs.get("strides"), attrs.get("pads"),
+                            attrs.get("dilations"), attrs.get("auto_pad", "NOTSET"))
+
+
+@register_kernel
+class Conv(Kernel):
+    """im2col as a strided view, then one matmul per group on the array."""
+
+    op_type = "Conv"
+    unit = "array"
+    layouts = ("NCHW",)
+    fusions = MATRIX_EPILOGUES
+
+    def _run(self, x, w, b=None, *, group=1, kernel_shape=None, strides=None, pads=None,
+             dilations=None, auto_pad="NOTSET"):
+        attrs = {"kernel_shape": kernel_shape, "strides": strides, "pads": pads,
+                 "dilations": dilations, "auto_pad": auto_pad}
+        out, begin, end, strides, dilations = _conv_geometry(x.shape, w.shape, attrs)
+        kernel = list(w.shape[2:])
+        n, c = x.shape[:2]
+        m = w.shape[0]
+        group = int(group)
+        if c != w.shape[1] * group:
+            raise KernelError(f"Conv: input has {c} channels, weight expects "
+                              f"{w.shape[1]} x group {group}")
+        n_out = int(np.prod(out))
+        pointwise = all(k == 1 for k in kernel) and not any(begin + end) and all(
+            s == 1 for s in strides)
+        if pointwise:
+            cols = x.reshape(n, group, c // group, n_out)
+        else:
+            xp = windows.padded(x, begin, end, out, kernel, strides, dilations)
+            view = windows.windows(xp, out, kernel, strides, dilations)
+            # [N, C, *out, *k] -> [N, G, C/G * prod(k), prod(out)]
+            spatial = len(kernel)
+            order = (0, 1) + tuple(range(2 + spatial, 2 + 2 * spatial)) + tuple(
+                range(2, 2 + spatial))
+            cols = view.transpose(order).reshape(n, group, (c // group) * int(np.prod(kernel)),
+                                                 n_out)
+        weights = w.reshape(group, m // group, -1)
+        y = np.matmul(weights, cols).reshape((n, m) + tuple(out))
+        if b is not None:
+            y += b.reshape((1, m) + (1,) * len(out))
+        return (y.astype(x.dtype, copy=False),)
+
+    def output_shapes(self, key, attrs):
+        x_shape, w_shape = key.shapes[0], key.shapes[1]
+        out = _conv_geometry(x_shape, w_shape, attrs)[0]
+        return [(x_shape[0], w_shape[0]) + tuple(out)]
+
+    def _geometry(self, key, attrs):
+        x_shape, w_shape = key.shapes[0], key.shapes[1]
+        out, begin, end, strides, dilations = _conv_geometry(x_shape, w_shape, attrs)
+        kernel = list(w_shape[2:]) + [1] * (2 - len(w_shape[2:]))
+        in_hw = list(x_shape[2:]) + [1] * (2 - len(x_shape[2:]))
+        strides = list(strides) + [1] * (2 - len(strides))
+        dilations = list(dilations) + [1] * (2 - len(dilations))
+        # The cost model takes symmetric padding; the larger side bounds the work.
+        pad = [max(b, e) for b, e in zip(begin, end)] + [0] * (2 - len(begin))
+        return dict(batch=x_shape[0], in_channels=x_shape[1], in_h=in_hw[0], in_w=in_hw[1],
+                    out_channels=w_shape[0], kernel_h=kernel[0], kernel_w=kernel[1],
+                    stride_h=strides[0], stride_w=strides[1], pad_h=pad[0], pad_w=pad[1],
+                    dilation_h=dilations[0], dilation_w=dilations[1],
+                    groups=int(attrs.get("group", 1)))
+
+    def configs(self, key, attrs):
+        g = self._geometry(key, attrs)
+        out = self.output_shapes(key, attrs)[0]
+        pixels = g["batch"] * int(np.prod(out[2:]))
+        reduction = (g["in_channels"] // g["groups"]) * g["kernel_h"] * g["kernel_w"]
+        return tile_configs(pixels, g["out_channels"] // g["groups"], reduction)
+
+    def cost(self, sku, key, config, attrs):
+        return costs.conv(sku, key.precision, config=config, **self._geometry(key, attrs))
+
+
+class Pool(Kernel):
+    layouts = ("NCHW",)
+    def _pool_geometry(self, x_shape, attrs):
+        kernel = _kernel_shape(attrs)
+        return windows.geometry(x_shape[2:], kernel, attrs.get("strides"), attrs.get("pads"),
+                                attrs.get("dilations"), attrs.get("auto_pad", "NOTSET"),
+                                attrs.get("ceil_mode", 0))
+
+    def output_shapes(self, key, attrs):
+        x_shape = key.shapes[0]
+        return [tuple(x_shape[:2]) + tuple(self._pool_geometry(x_shape, attrs)[0])]
+
+    def cost(self, sku, key, config, attrs):
+        out_elements = int(np.prod(self.output_shapes(key, attrs)[0]))
+        window = int(np.prod(_kernel_shape(attrs)))
+        itemsize = costs.itemsize(key.precision)
+        return costs.vector(sku, key.precision, out_elements, window,
+                            bytes_read=int(np.prod(key.shapes[0])) * itemsize,
+                            bytes_written=out_elements * itemsize)
+
+
+@register_kernel
+class MaxPool(Pool):
+    op_type = "MaxPool"
+    fusions = ("", "Relu")
+
+    def _run(self, x, **attrs):
+        out, begin, end, strides, dilations = self._pool_geometry(x.shape, attrs)
+        kernel = _kernel_shape(attrs)
+        xp = windows.padded(x, begin, end, out, kernel, strides, dilations, value=-np.inf)
+        pooled = windows.reduce_windows(xp, out, kernel, strides, dilations, np.maximum)
+        return (pooled.astype(x.dtype, copy=False),)
+
+
+@register_kernel
+class AveragePool(Pool):
+    op_type = "AveragePool"
+
+    def _run(self, x, count_include_pad=0, **attrs):
+        out, begin, end, strides, dilations = self._pool_geometry(x.shape, attrs)
+        kernel = _kernel_shape(attrs)
+        xp = windows.padded(x, begin, end, out, kernel, strides, dilations)
+        sums = windows.reduce_windows(xp, out, kernel, strides, dilations, np.add)
+        # Divisor per output position: the window's cells inside the input (or inside the
+        # explicit padding with count_include_pad; the extra ceil_mode padding never counts).
+        inside = np.ones((1, 1) + x.shape[2:], dtype=x.dtype)
+        if count_include_pad:
+            inside = np.pad(inside, [(0, 0), (0, 0)] + list(zip(begin, end)), constant_values=1)
+            inside_begin = [0] * len(begin)
+        else:
+            inside_begin = begin
+        inside_end = [0] * len(end) if count_include_pad else end
+        counts_p = windows.padded(inside, inside_begin, inside_end, out, kernel, strides,
+                                  dilations)
+        counts = windows.reduce_windows(counts_p, out, kernel, strides, dilations, np.add)
+        return ((sums / counts).astype(x.dtype, copy=False),)
+
+
+class GlobalPool(Kernel):
+    layouts = ("NCHW",)
+    def output_shapes(self, key, attrs):
+        x_shape = key.shapes[0]
+        return [tuple(x_shape[:2]) + (1,) * (len(x_shape) - 2)]
+
+
+@register_kernel
+class GlobalAveragePool(GlobalPool):
+    op_type = "GlobalAveragePool"
+
+    def _run(self, x):
+        return (x.mean(axis=tuple(range(2, x.ndim)), keepdims=True).astype(x.dtype),)
+
+
+@register_kernel
+class GlobalMaxPool(GlobalPool):
+    op_type = "GlobalMaxPool"
+
+    def _run(self, x):
+        return (x.max(axis=tuple(range(2, x.ndim)), keepdims=True),)
+
+
+def _per_channel(v, ndim):
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+@register_kernel
+class BatchNormalization(Kernel):
+    """Inference form: y = (x - mean) / sqrt(var + eps) * scale + bias, per channel."""
+
+    op_type = "BatchNormalization"
+    layouts = ("NCHW",)
+    fusions = ("", "Relu")
+    ops_per_element = 2
+
+    def _run(self, x, scale, bias, mean, var, epsilon=1e-5, momentum=None, spatial=1,
+             training_mode=0):
+        if training_mode:
+            raise KernelError("BatchNormalization: training_mode=1 is not supported")
+        factor = (scale / np.sqrt(var + epsilon)).astype(x.dtype)
+        shift = (bias - mean * factor).astype(x.dtype)
+        return (x * _per_channel(factor, x.ndim) + _per_channel(shift, x.ndim),)
+
+    def output_shapes(self, key, attrs):
+        return [key.shapes[0]]
+
+
+@register_kernel
+class LRN(Kernel):
+    """Local response normalization across channels."""
+
+    op_type = "LRN"
+    layouts = ("NCHW",)
+    ops_per_element = 6
+
+    def _run(self, x, size, alpha=1e-4, beta=0.75, bias=1.0):
+        size = int(size)
+        before, after = (size - 1) // 2, size - 1 - (size - 1) // 2
+        squares = np.square(x, dtype=np.float64)
+        padded = np.pad(squares, [(0, 0), (before + 1, after)] + [(0, 0)] * (x.ndim - 2))
+        cumulative = np.cumsum(padded, axis=1)
+        window_sums = cumulative[:, size:] - cumulative[:, :-size]
+        return ((x / (bias + alpha / size * window_sums) ** beta).astype(x.dtype),)
+
+    def output_shapes(self, key, attrs):
+        return [key.shapes[0]]

@@ -1,0 +1,222 @@
+"""The inference request and response of KServe v2, in JSON and with Triton's binary tensor
+extension.
+
+With the extension, a body is a JSON header of `Inference-Header-Content-Length` bytes followed
+by raw tensor data: each input (or output) whose `parameters.binary_data_size` is set takes that
+many bytes, in the order the tensors are listed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import datatypes
+from .errors import BadRequest
+from .model import ServedModel
+
+HEADER_LENGTH = "Inference-Header-Content-Length"
+
+
+@dataclass(frozen=True)
+class RequestedOutput:
+    name: str
+    binary: bool
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    id: str | None
+    inputs: dict[str, np.ndarray]
+    outputs: list[RequestedOutput]
+
+
+def parse_infer_request(body: bytes, header_length: str | None, model: ServedModel) -> InferRequest:
+    header, binary = _split_body(body, header_length)
+    document = _json_object(header)
+    inputs = _decode_inputs(document.get("inputs"), binary)
+    _check_inputs(inputs, model)
+    parameters = _parameters(document, "request")
+    outputs = _requested_outputs(document.get("outputs"), parameters, model)
+    request_id = document.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequest(f"id: expected a string, got {request_id!r}")
+    return InferRequest(request_id, inputs, outputs)
+
+
+def encode_infer_response(
+    model: ServedModel, request: InferRequest, outputs: dict[str, np.ndarray]
+) -> tuple[bytes, dict[str, str]]:
+    """The response body and its headers: the content type and, with binary outputs, the
+    length of the JSON header."""
+    described, chunks = [], []
+    for wanted in request.outputs:
+        array = np.asarray(outputs[wanted.name])
+        tensor = {
+            "name": wanted.name,
+            "datatype": datatypes.from_numpy(array.dtype),
+            "shape": list(array.shape),
+        }
+        if wanted.binary:
+            raw = datatypes.encode_binary(array)
+            tensor["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            tensor["data"] = datatypes.encode_json(array)
+        described.append(tensor)
+    document = {"model_name": model.name, "model_version": model.version, "outputs": described}
+    if request.id is not None:
+        document["id"] = request.id
+    header = json.dumps(document, separators=(",", ":")).encode()
+    if not chunks:
+        return header, {"content-type": "application/json"}
+    headers = {"content-type": "application/octet-stream", HEADER_LENGTH: str(len(header))}
+    return header + b"".join(chunks), headers
+
+
+def _split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    if header_length is None:
+        return body, b""
+    try:
+        length = int(header_length)
+    except ValueError:
+        length = -1
+    if not 0 < length <= len(body):
+        raise BadRequest(
+            f"{HEADER_LENGTH}: expected an integer from 1 to the body's {len(body)} bytes, "
+            f"got {header_length!r}"
+        )
+    return body[:length], body[length:]
+
+
+def _json_object(header: bytes) -> dict:
+    try:
+        document = json.loads(header)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"inference request is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadRequest("inference request: expected a JSON object")
+    return document
+
+
+def _parameters(tensor: dict, what: str) -> dict:
+    parameters = tensor.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise BadRequest(f"{what}: parameters: expected an object, got {parameters!r}")
+    for unsupported in ("shared_memory_region", "classification"):
+        if unsupported in parameters:
+            raise BadRequest(f"{what}: parameter {unsupported!r} is not supported by this server")
+    return parameters
+
+
+def _decode_inputs(listed, binary: bytes) -> dict[str, np.ndarray]:
+    if not isinstance(listed, list) or not listed:
+        raise BadRequest("inference request: 'inputs' must be a non-empty list")
+    inputs, offset = {}, 0
+    for tensor in listed:
+        name, datatype, shape = _tensor_header(tensor)
+        if name in inputs:
+            raise BadRequest(f"input {name!r} is given twice")
+        size = _parameters(tensor, f"input {name!r}").get("binary_data_size")
+        if size is None:
+            if "data" not in tensor:
+                raise BadRequest(f"input {name!r}: has neither 'data' nor binary_data_size")
+            inputs[name] = datatypes.decode_json(name, datatype, shape, tensor["data"])
+            continue
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise BadRequest(
+                f"input {name!r}: binary_data_size: expected a byte count, got {size!r}"
+            )
+        if offset + size > len(binary):
+            raise BadRequest(
+                f"input {name!r}: binary_data_size {size} overruns the {len(binary)} bytes of "
+                "binary data after the JSON header"
+            )
+        raw = binary[offset : offset + size]
+        inputs[name] = datatypes.decode_binary(name, datatype, shape, raw)
+        offset += size
+    if offset != len(binary):
+        raise BadRequest(
+            f"{len(binary) - offset} bytes of binary data follow the inputs' binary_data_size"
+        )
+    return inputs
+
+
+def _tensor_header(tensor) -> tuple[str, str, list[int]]:
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+        raise BadRequest(f"inference request: each input needs a 'name', got {tensor!r}")
+    name, datatype, shape = tensor["name"], tensor.get("datatype"), tensor.get("shape")
+    if not isinstance(datatype, str):
+        raise BadRequest(f"input {name!r}: 'datatype' must be a string, got {datatype!r}")
+    datatypes.to_numpy(datatype)
+    if not isinstance(shape, list) or not all(
+        isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0 for dim in shape
+    ):
+        raise BadRequest(
+            f"input {name!r}: 'shape' must be a list of non-negative integers, got {shape!r}"
+        )
+    return name, datatype, shape
+
+
+def _check_inputs(inputs: dict[str, np.ndarray], model: ServedModel) -> None:
+    specs = {spec.name: spec for spec in model.backend.inputs}
+    for name in inputs:
+        if name not in specs:
+            raise BadRequest(
+                f"unexpected input {name!r} for model {model.name!r}: expected {', '.join(specs)}"
+            )
+    for name, spec in specs.items():
+        if name not in inputs:
+            raise BadRequest(f"missing input {name!r} for model {model.name!r}")
+        array = inputs[name]
+        datatype = datatypes.from_numpy(array.dtype)
+        if datatype != spec.datatype:
+            raise BadRequest(
+                f"input {name!r}: datatype {datatype}, but model {model.name!r} expects "
+                f"{spec.datatype}"
+            )
+        if not spec.accepts_shape(array.shape):
+            raise BadRequest(
+                f"input {name!r}: shape {list(array.shape)}, but model {model.name!r} expects "
+                f"{list(spec.shape)} (-1: any size)"
+            )
+    if model.config.max_batch_size > 0:
+        _check_batch(inputs, model)
+
+
+def _check_batch(inputs: dict[str, np.ndarray], model: ServedModel) -> None:
+    sizes = {name: array.shape[0] for name, array in inputs.items()}
+    if len(set(sizes.values())) > 1:
+        raise BadRequest(f"inputs disagree on the batch dimension (first): {sizes}")
+    batch = next(iter(sizes.values()))
+    if not 1 <= batch <= model.config.max_batch_size:
+        raise BadRequest(
+            f"batch size {batch} is out of range for model {model.name!r}: expected 1 to "
+            f"max_batch_size {model.config.max_batch_size}"
+        )
+
+
+def _requested_outputs(listed, parameters: dict, model: ServedModel) -> list[RequestedOutput]:
+    binary_default = parameters.get("binary_data_output", False)
+    if not isinstance(binary_default, bool):
+        raise BadRequest(f"binary_data_output: expected true or false, got {binary_default!r}")
+    known = [spec.name for spec in model.backend.outputs]
+    if listed is None:
+        return [RequestedOutput(name, binary_default) for name in known]
+    if not isinstance(listed, list):
+        raise BadRequest(f"inference request: 'outputs' must be a list, got {listed!r}")
+    requested = []
+    for tensor in listed:
+        if not isinstance(tensor, dict) or tensor.get("name") not in known:
+            name = tensor.get("name") if isinstance(tensor, dict) else tensor
+            raise BadRequest(
+                f"unknown output {name!r} for model {model.name!r}: expected {', '.join(known)}"
+            )
+        parameters = _parameters(tensor, f"output {tensor['name']!r}")
+        binary = parameters.get("binary_data", binary_default)
+        if not isinstance(binary, bool):
+            raise BadRequest(f"output {tensor['name']!r}: binary_data: expected true or false")
+        requested.append(RequestedOutput(tensor["name"], binary))
+    return requested

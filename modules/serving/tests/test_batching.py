@@ -1,0 +1,125 @@
+"""Dynamic batching: concurrent requests merge along the batch dimension, run once, and split."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from npu_serving import ModelConfig
+from npu_serving.batching import DynamicBatcher
+
+from serving_helpers import DenseReluBackend, expected_output, served, wait_ready
+
+
+def run_batches(requests, max_batch_size, delay_s=0.05, fail=False):
+    """Submit every request at once; returns (per-request outputs, sizes of executed batches)."""
+    executed = []
+
+    async def execute(inputs, enqueued):
+        executed.append(len(inputs["x"]))
+        assert len(enqueued) >= 1
+        if fail:
+            raise RuntimeError("device lost")
+        return {"y": inputs["x"] * 2}
+
+    async def main():
+        batcher = DynamicBatcher(execute, max_batch_size, delay_s)
+        batcher.start()
+        try:
+            return await asyncio.gather(
+                *(batcher.submit({"x": x}) for x in requests), return_exceptions=True
+            )
+        finally:
+            await batcher.stop()
+
+    return asyncio.run(main()), executed
+
+
+def test_concurrent_requests_merge_and_split_in_order():
+    requests = [np.full((size, 2), i, dtype=np.float32) for i, size in enumerate([1, 2, 1])]
+    results, executed = run_batches(requests, max_batch_size=8)
+    assert executed == [4]
+    for x, result in zip(requests, results):
+        np.testing.assert_array_equal(result["y"], x * 2)
+
+
+def test_batches_never_exceed_max_batch_size():
+    requests = [np.full((size, 2), i, dtype=np.float32) for i, size in enumerate([2, 2, 3, 1])]
+    results, executed = run_batches(requests, max_batch_size=4)
+    assert executed == [4, 4]
+    for x, result in zip(requests, results):
+        np.testing.assert_array_equal(result["y"], x * 2)
+
+
+def test_requests_of_other_shapes_are_not_merged():
+    requests = [np.zeros((1, 2), np.float32), np.zeros((1, 3), np.float32), np.zeros((1, 2), np.float32)]
+    results, executed = run_batches(requests, max_batch_size=8)
+    assert executed == [1, 1, 1]
+    assert [r["y"].shape for r in results] == [(1, 2), (1, 3), (1, 2)]
+
+
+def test_a_failed_batch_fails_each_of_its_requests():
+    results, executed = run_batches([np.zeros((1, 2), np.float32)] * 3, max_batch_size=8, fail=True)
+    assert executed == [3]
+    assert all(isinstance(r, RuntimeError) and str(r) == "device lost" for r in results)
+
+
+def test_server_batches_concurrent_http_requests(make_client):
+    backend = DenseReluBackend()
+    # The batch fills up (4 of 4) long before the generous delay, which only guards slow machines.
+    config = ModelConfig(max_batch_size=4, max_queue_delay_us=5_000_000)
+    client = make_client(served(backend=backend, config=config))
+    wait_ready(client)
+    xs = [np.full((1, 4), i / 4, dtype=np.float32) for i in range(4)]
+
+    def post(x):
+        request = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": x.ravel().tolist()}]}
+        return client.post("/v2/models/dense/infer", json=request)
+
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(post, xs))
+    for x, response in zip(xs, responses):
+        assert response.status_code == 200, response.text
+        data = np.array(response.json()["outputs"][0]["data"], np.float32).reshape(1, 3)
+        np.testing.assert_allclose(data, expected_output(x), rtol=1e-6)
+    assert backend.batches == [4]
+    metrics = client.get("/metrics").text
+    assert 'npu_serving_batch_size_count{model="dense",version="1"} 1.0' in metrics
+    assert 'npu_serving_batch_size_sum{model="dense",version="1"} 4.0' in metrics
+    assert 'npu_serving_queue_duration_seconds_count{model="dense",version="1"} 4.0' in metrics
+
+
+@pytest.mark.parametrize("max_batch_size", [0, 4])
+def test_batching_off_runs_each_request_alone(make_client, max_batch_size):
+    backend = DenseReluBackend()
+    config = ModelConfig(max_batch_size=max_batch_size, dynamic_batching=False)
+    client = make_client(served(backend=backend, config=config))
+    wait_ready(client)
+    request = {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP32", "data": [0.5] * 8}]}
+
+    def post(_):
+        return client.post("/v2/models/dense/infer", json=request).status_code
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(post, range(3))) == [200] * 3
+    assert backend.batches == [2, 2, 2]
+
+
+def test_metrics_count_outcomes(make_client):
+    client = make_client(served())
+    wait_ready(client)
+    good = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [0] * 4}]}
+    bad = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "INT32", "data": [0] * 4}]}
+    for request in (good, good, bad):
+        client.post("/v2/models/dense/infer", json=request)
+    response = client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'npu_serving_inference_requests_total{model="dense",outcome="success",version="1"} 2.0' in text
+    assert 'npu_serving_inference_requests_total{model="dense",outcome="client_error",version="1"} 1.0' in text
+    assert 'npu_serving_request_duration_seconds_count{model="dense",version="1"} 3.0' in text
+    assert 'npu_serving_compute_duration_seconds_count{model="dense",version="1"} 2.0' in text
+    assert 'npu_serving_model_ready{model="dense",version="1"} 1.0' in text

@@ -1,0 +1,131 @@
+"""The model repository layout, config.yaml, and the CLI's one-line errors."""
+
+from __future__ import annotations
+
+import npu_driver
+import onnx
+import pytest
+
+from npu_serving import (
+    CompilerBackend, InferenceServer, ModelConfig, RepositoryError, scan_repository,
+)
+from npu_serving.__main__ import main
+
+from serving_helpers import build_dense_relu
+
+
+def write_model(path, model=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model or build_dense_relu(), str(path))
+    return path
+
+
+def test_highest_version_is_served_and_unversioned_models_are_version_1(tmp_path):
+    write_model(tmp_path / "dense" / "1" / "model.onnx")
+    write_model(tmp_path / "dense" / "10" / "model.onnx")
+    write_model(tmp_path / "dense" / "2" / "model.onnx")
+    write_model(tmp_path / "plain" / "model.onnx")
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / "README.md").write_text("not a model")
+    entries = scan_repository(tmp_path)
+    assert [(e.name, e.version) for e in entries] == [("dense", "10"), ("plain", "1")]
+    assert entries[0].path == tmp_path / "dense" / "10" / "model.onnx"
+    assert entries[1].config == ModelConfig()
+
+
+def test_config_yaml(tmp_path):
+    write_model(tmp_path / "dense" / "model.onnx")
+    (tmp_path / "dense" / "config.yaml").write_text(
+        "precision: fp16\nmax_batch_size: 8\ndynamic_batching:\n  max_queue_delay_microseconds: 500\n"
+    )
+    (entry,) = scan_repository(tmp_path)
+    assert entry.config == ModelConfig("fp16", 8, True, 500)
+    assert entry.config.batches_dynamically
+    (tmp_path / "dense" / "config.yaml").write_text("max_batch_size: 4\ndynamic_batching: false\n")
+    (entry,) = scan_repository(tmp_path)
+    assert entry.config.max_batch_size == 4 and not entry.config.batches_dynamically
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("precision: fp8\n", "precision: expected one of fp32, fp16, bf16, int8, got 'fp8'"),
+        ("max_batch_size: -1\n", "max_batch_size: expected a non-negative integer, got -1"),
+        ("max_batch_size: eight\n", "max_batch_size: expected a non-negative integer, got 'eight'"),
+        ("batch: 4\n", "unknown setting 'batch'"),
+        ("dynamic_batching: {delay: 5}\n", "dynamic_batching: expected false or a mapping"),
+        ("[1, 2]\n", "expected a mapping of settings, got list"),
+        ("precision: [\n", "not readable YAML"),
+    ],
+)
+def test_bad_config_names_the_file_and_field(tmp_path, config, message):
+    write_model(tmp_path / "dense" / "model.onnx")
+    (tmp_path / "dense" / "config.yaml").write_text(config)
+    with pytest.raises(RepositoryError) as error:
+        scan_repository(tmp_path)
+    assert str(error.value).startswith(f"{tmp_path / 'dense' / 'config.yaml'}: ")
+    assert message in str(error.value)
+
+
+def test_bad_entries_name_the_path(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RepositoryError, match="empty: no model: expected"):
+        scan_repository(tmp_path)
+    (tmp_path / "empty" / "3").mkdir()
+    with pytest.raises(RepositoryError, match="3: version directory has no model.onnx"):
+        scan_repository(tmp_path)
+    with pytest.raises(RepositoryError, match="nowhere: model repository is not a directory"):
+        scan_repository(tmp_path / "nowhere")
+
+
+def test_server_from_repository_applies_each_models_config(tmp_path):
+    write_model(tmp_path / "dense" / "model.onnx")
+    (tmp_path / "dense" / "config.yaml").write_text("precision: fp16\nmax_batch_size: 4\n")
+    write_model(tmp_path / "plain" / "1" / "model.onnx", build_dense_relu(batch=1))
+    server = InferenceServer.from_repository(tmp_path, "npu-edge")
+    dense, plain = server.models["dense"], server.models["plain"]
+    assert dense.backend.precision == "fp16" and dense.config.max_batch_size == 4
+    assert dense.metadata()["inputs"][0]["shape"] == [-1, 4]
+    assert plain.backend.precision == "fp32" and plain.metadata()["inputs"][0]["shape"] == [1, 4]
+
+
+def test_backend_metadata_comes_from_the_onnx_model(tmp_path):
+    path = write_model(tmp_path / "m.onnx", build_dense_relu(batch=2))
+    fixed = CompilerBackend(path, "any-sku")
+    assert [s.to_dict() for s in fixed.inputs] == [{"name": "x", "datatype": "FP32", "shape": [2, 4]}]
+    assert [s.to_dict() for s in fixed.outputs] == [{"name": "y", "datatype": "FP32", "shape": [2, 3]}]
+    batching = CompilerBackend(path, "any-sku", batching=True)
+    assert batching.inputs[0].shape == (-1, 4) and batching.outputs[0].shape == (-1, 3)
+
+
+def test_corrupt_model_is_a_repository_error(tmp_path):
+    path = tmp_path / "bad" / "model.onnx"
+    path.parent.mkdir()
+    path.write_bytes(b"\x08\x07garbage")
+    with pytest.raises(RepositoryError, match="model.onnx: not a readable ONNX model"):
+        CompilerBackend(path, "any-sku")
+
+
+def cli_error(capsys, *argv):
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(main(list(argv)))
+    err = capsys.readouterr().err
+    return exit_info.value.code, err
+
+
+def test_cli_bad_repository_is_one_line_exit_2(tmp_path, capsys, known_sku):
+    code, err = cli_error(capsys, "--model-repository", str(tmp_path / "missing"), "--sku", known_sku)
+    assert code == 2
+    assert err == f"npu-serving: error: {tmp_path / 'missing'}: model repository is not a directory\n"
+
+
+def test_cli_unknown_sku_is_one_line_exit_2(tmp_path, capsys):
+    code, err = cli_error(capsys, "--model-repository", str(tmp_path), "--sku", "no-such-npu")
+    assert code == 2
+    assert err.startswith("npu-serving: error: ") and "no-such-npu" in err
+    assert err.count("\n") == 1
+
+
+@pytest.fixture
+def known_sku():
+    return npu_driver.list_skus()[0].name
