@@ -53,6 +53,10 @@ class FakeWorkload:
     precision: str = "fp32"
     atol: float = 1e-4
     rtol: float = 1e-3
+    expect: tuple = ()
+
+    def expected_failure(self, sku):
+        return dict(self.expect).get(sku)
 
 
 @dataclass
@@ -147,6 +151,9 @@ class FakeStack:
                 raise StackError("stack failed on model.onnx: boom", kind="unsupported-operator")
             if behaviour == "timeout":
                 raise StackError("the stack timed out", kind="timeout")
+            if behaviour == "oom":
+                raise StackError("device out of memory on edge: needed 9 bytes, 1 free of 8",
+                                 kind="out-of-memory")
             return simulated_result(self.latency_us, match=behaviour != "mismatch")
 
         def driver_skus(python, timeout_s):

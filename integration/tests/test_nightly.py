@@ -72,6 +72,22 @@ def test_outcomes_of_workloads(ws, store, tmp_path):
     assert {b["status"] for b in result.summary["bad"]} == {"failed", "error", "timeout"}
 
 
+def test_an_expected_failure_is_a_pass_and_only_that_failure(ws, store, tmp_path):
+    stack = FakeStack(tmp_path)
+    stack.workloads[0].expect = (("edge", "out-of-memory"), ("datacenter", "out-of-memory"))
+    stack.workloads[1].expect = (("edge", "out-of-memory"),)
+    stack.behaviour = {("resnet", "edge"): "oom", ("bert", "edge"): "crash"}
+    result = Nightly(ws, store, toolbox=stack.toolbox()).start(quick())
+    by_job = {(j["name"], j["sku"]): j for j in store.jobs(result.run_id)}
+    assert by_job[("resnet", "edge")]["status"] == "passed"
+    assert by_job[("resnet", "edge")]["message"].startswith("expected out-of-memory")
+    # It ran where it was expected not to: a pass that says the manifest is out of date.
+    assert by_job[("resnet", "datacenter")]["status"] == "passed"
+    assert "ran although out-of-memory was expected" in by_job[("resnet", "datacenter")]["message"]
+    # Another kind of failure than the one expected is still an error.
+    assert by_job[("bert", "edge")]["status"] == "error"
+
+
 def test_broken_contracts_stop_the_combination(ws, store, tmp_path):
     stack = FakeStack(tmp_path)
     stack.contracts_ok = False
@@ -131,8 +147,9 @@ def test_junit_and_exit_codes(tmp_path):
     assert pytest_outcome(0, tmp_path / "missing.xml", "boom").message == "pytest exited 0: boom"
     empty = tmp_path / "empty.xml"
     empty.write_text('<testsuites><testsuite tests="0"/></testsuites>')
+    # A module that ships no runnable test is no evidence that it works.
     assert (pytest_outcome(5, empty, "").status, pytest_outcome(5, empty, "").message) == (
-        "passed", "no tests collected")
+        "failed", "no tests collected")
 
 
 def test_workload_outcome_without_latency_or_errors():

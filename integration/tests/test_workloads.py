@@ -56,7 +56,24 @@ def test_defaults_and_overrides_are_merged(tmp_path):
         suite.select("daily")
 
 
+def test_expected_failures_per_sku(tmp_path):
+    suite = workloads.load_suite(write_suite(tmp_path, """\
+        workloads:
+          - {name: big, source: "onnx-light:vgg19", tiers: [nightly],
+             expect: {npu-edge: out-of-memory}}
+    """))
+    big = suite.workloads[0]
+    assert big.expected_failure("npu-edge") == "out-of-memory"
+    assert big.expected_failure("npu-dc") is None
+    real = workloads.load_suite()
+    assert real.get("vgg19").expected_failure("npu-edge") == "out-of-memory"
+
+
 @pytest.mark.parametrize("body, message", [
+    ("workloads: [{name: a, source: 'onnx-light:x', tiers: [smoke], expect: {npu-x: out-of-memory}}]",
+     r"expect: SKU 'npu-x' is not among the workload's skus"),
+    ("workloads: [{name: a, source: 'onnx-light:x', tiers: [smoke], expect: {npu-dc: slow}}]",
+     r"expect.npu-dc: unknown failure kind 'slow'"),
     ("defaults: {seeds: 1}\nworkloads: [{name: a, source: 'onnx-light:x', tiers: [smoke]}]",
      r"suite.yaml: defaults.seeds: unknown key"),
     ("workloads: [{name: a, source: 'onnx-light:x', tiers: [smoke], colour: red}]",

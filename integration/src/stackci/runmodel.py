@@ -102,7 +102,9 @@ def _run_stack(command: list[str], model_path: Path, sku: str, timeout, cwd) -> 
                          f"{model_path.name} on {sku}", kind="crash", exit_code=1)
     kind = EXIT_KINDS.get(done.returncode, "error")
     if document and "error" in document:
-        message, kind = _one_line(str(document["error"])), str(document.get("kind") or kind)
+        message = _one_line(str(document["error"]))
+        # One spelling of kinds across the harness (the compiler says out_of_memory).
+        kind = str(document.get("kind") or kind).replace("_", "-")
     else:
         if "No module named npu_compiler" in done.stderr:
             kind = "missing-stack"

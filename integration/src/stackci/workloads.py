@@ -31,7 +31,9 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 SUITE_KEYS = {"defaults", "workloads"}
 DEFAULT_KEYS = {"seed", "skus", "precision", "batch", "tolerance"}
 WORKLOAD_KEYS = {"name", "source", "description", "tiers", "tolerance", "seed", "skus",
-                 "precision", "batch"}
+                 "precision", "batch", "expect"}
+# Failure kinds a workload may be expected to end with on a SKU (the stack's own kinds).
+EXPECTABLE_KINDS = ("out-of-memory", "unsupported-operator")
 TOLERANCE_KEYS = {"atol", "rtol"}
 BUILTIN_DEFAULTS = {"seed": 0, "skus": ["npu-edge", "npu-dc"], "precision": "fp32", "batch": 1,
                     "tolerance": {"atol": 1e-4, "rtol": 1e-3}}
@@ -53,6 +55,12 @@ class Workload:
     batch: int
     description: str = ""
     suite_dir: Path | None = None  # where `file:` sources are relative to
+    # SKU -> the failure kind this workload is known to end with there (e.g. a model larger
+    # than the SKU's device memory): that outcome is a pass, and anything else is news.
+    expect: tuple[tuple[str, str], ...] = ()
+
+    def expected_failure(self, sku: str) -> str | None:
+        return dict(self.expect).get(sku)
 
     def in_tier(self, tier: str) -> bool:
         return min(TIERS.index(t) for t in self.tiers) <= TIERS.index(tier)
@@ -61,7 +69,8 @@ class Workload:
         return {"name": self.name, "source": self.source, "description": self.description,
                 "tiers": list(self.tiers), "skus": list(self.skus), "precision": self.precision,
                 "seed": self.seed, "batch": self.batch,
-                "tolerance": {"atol": self.atol, "rtol": self.rtol}}
+                "tolerance": {"atol": self.atol, "rtol": self.rtol},
+                "expect": dict(self.expect)}
 
 
 @dataclass(frozen=True)
@@ -178,7 +187,20 @@ def _parse_workload(path: Path, index: int, entry, defaults: dict) -> Workload:
         batch=_number(path, f"{where}.batch", merged["batch"], int, minimum=1),
         description=str(entry.get("description", "")),
         suite_dir=path.parent,
+        expect=_expectations(path, where, entry.get("expect", {}), skus),
     )
+
+
+def _expectations(path: Path, where: str, value, skus: list[str]) -> tuple[tuple[str, str], ...]:
+    expect = _mapping(path, f"{where}.expect", value)
+    for sku, kind in expect.items():
+        if sku not in skus:
+            raise UsageError(f"{path}: {where}.expect: SKU {sku!r} is not among the workload's "
+                             f"skus ({', '.join(skus)})")
+        if kind not in EXPECTABLE_KINDS:
+            raise UsageError(f"{path}: {where}.expect.{sku}: unknown failure kind {kind!r} "
+                             f"(expected one of: {', '.join(EXPECTABLE_KINDS)})")
+    return tuple(sorted(expect.items()))
 
 
 def _check_source(path: Path, where: str, source: str) -> None:

@@ -26,7 +26,8 @@ def open_store(ws: Workspace, url: str | None) -> Store:
 
 @command("nightly", "run the nightly: build, contracts, tests, workloads, publish, within a "
          "budget", [
-             arg("--tier", default="nightly", choices=("smoke", "nightly", "weekly")),
+             arg("--tier", default="smoke", choices=("smoke", "nightly", "weekly"),
+                 help="workload tier (default smoke; the full suite is 'nightly')"),
              arg("--workload", action="append", default=[], metavar="NAME",
                  help="only this workload; repeatable"),
              arg("--sku", action="append", default=[], metavar="SKU",
