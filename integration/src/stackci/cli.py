@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "stackci.commands.models",
     "stackci.commands.build",
     "stackci.commands.nightly",
+    "stackci.commands.release",
     "stackci.commands.cost",
 )
 
