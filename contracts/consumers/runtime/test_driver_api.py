@@ -1,10 +1,11 @@
-"""What npu_runtime expects of driver-api: SKUs, device memory it can type and share in place,
-the out-of-memory error it lets through, and the host-link cost of its copies."""
+"""What npu_runtime expects of driver-api 2.0: SKUs, device memory placed by an aligning
+allocator (`Allocation`s) that it types and shares in place through `view`, the out-of-memory
+error it lets through, and the host-link cost of its copies."""
 
 import numpy as np
 import pytest
 
-from npu_driver import Device, DriverError, OutOfDeviceMemory, load_sku
+from npu_driver import Allocation, Device, DriverError, OutOfDeviceMemory, load_sku
 from npu_driver.perf import Cost, dma_cost
 
 
@@ -20,13 +21,20 @@ def test_load_sku_accepts_a_name_or_an_sku():
 
 def test_alloc_then_typed_view_is_the_device_storage():
     device = small_device()
-    handle = device.alloc(24)
-    typed = device.view(handle, (2, 3), np.float32)
+    allocation = device.alloc(24)
+    assert isinstance(allocation, Allocation) and allocation.size == 24
+    typed = device.view(allocation, (2, 3), np.float32)
     typed[...] = np.arange(6, dtype=np.float32).reshape(2, 3)
-    stored = device.read(handle)
-    assert stored.shape == (2, 3) and stored.dtype == np.float32
-    stored[1, 2] = 42  # the runtime's kernels write through the view, in place
-    assert device.read(handle)[1, 2] == 42
+    again = device.view(allocation, (2, 3), np.float32)
+    again[1, 2] = 42  # the runtime's kernels write through the view, in place
+    assert typed[1, 2] == 42 and again.dtype == np.float32
+
+
+def test_alignment_is_honoured():
+    device = small_device()
+    device.alloc(10)
+    for alignment in (4, 8, 64):
+        assert device.alloc(4, alignment=alignment).offset % alignment == 0
 
 
 def test_memory_accounting_and_free():
@@ -37,6 +45,8 @@ def test_memory_accounting_and_free():
     assert device.used_bytes == 0 and device.peak_bytes == 512
     with pytest.raises(DriverError):
         device.free(a)
+    with pytest.raises(DriverError):
+        device.view(a, (1,), np.uint8)
 
 
 def test_out_of_memory_is_a_driver_error_with_the_numbers():

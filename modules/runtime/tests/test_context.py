@@ -118,3 +118,13 @@ def test_profile_summarises_the_run():
     launch = profile["launches"][1]
     assert {"name", "stream", "start_cycle", "cycles", "total_cycles", "unit", "macs"} <= set(launch)
     assert launch["cycles"] == 1400 and launch["name"] == "k"
+
+
+def test_alloc_places_arrays_at_aligned_offsets():
+    ctx = Context("npu-edge")
+    first = ctx.alloc((3,), np.float32)
+    second = ctx.alloc((5,), np.float64, alignment=64)
+    assert first.allocation.offset == 0 and first.handle is first.allocation
+    assert second.allocation.offset % 64 == 0 and second.allocation.offset >= first.nbytes
+    second.view()[...] = 7.0
+    assert ctx.to_host(second).tolist() == [7.0] * 5

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from npu_driver import SKU, Device, DriverError, load_sku
+from npu_driver import SKU, Allocation, Device, DriverError, load_sku
 from npu_driver.perf import Cost, dma_cost
 
 from .timeline import LaunchRecord, Timeline
@@ -26,14 +26,19 @@ class DeviceArray:
     shape: tuple[int, ...]
     dtype: np.dtype
     nbytes: int
-    handle: int
+    allocation: Allocation
     name: str = ""
     freed: bool = False
 
+    @property
+    def handle(self) -> Allocation:
+        """runtime-api 1.0's name for the allocation."""
+        return self.allocation
+
     def view(self) -> np.ndarray:
         if self.freed:
-            raise RuntimeAPIError(f"device array {self.name or self.handle!r} was freed")
-        return self.context.device.read(self.handle)
+            raise RuntimeAPIError(f"device array {self.name or self.allocation.offset!r} was freed")
+        return self.context.device.view(self.allocation, self.shape, self.dtype)
 
     def __repr__(self) -> str:
         return f"DeviceArray(name={self.name!r}, shape={self.shape}, dtype={self.dtype})"
@@ -79,18 +84,19 @@ class Context:
         self.default_stream = self.stream("default")
 
     # ---------------------------------------------------------------- memory
-    def alloc(self, shape, dtype, name: str = "") -> DeviceArray:
+    def alloc(self, shape, dtype, name: str = "", *, alignment: int | None = None) -> DeviceArray:
         shape = tuple(int(d) for d in np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        handle = self.device.alloc(nbytes)
-        self.device.view(handle, shape, dtype)
-        return DeviceArray(self, shape, dtype, nbytes, handle, name)
+        # The driver's default alignment unless asked otherwise; never below the element size.
+        options = {} if alignment is None else {"alignment": max(alignment, dtype.itemsize)}
+        allocation = self.device.alloc(nbytes, **options)
+        return DeviceArray(self, shape, dtype, nbytes, allocation, name)
 
     def free(self, darr: DeviceArray) -> None:
         if darr.freed:
-            raise RuntimeAPIError(f"device array {darr.name or darr.handle!r} was already freed")
-        self.device.free(darr.handle)
+            raise RuntimeAPIError(f"device array {darr.name or darr.allocation.offset!r} was already freed")
+        self.device.free(darr.allocation)
         darr.freed = True
 
     def to_device(self, array: np.ndarray, *, stream: Stream | None = None, name: str = "") -> DeviceArray:
