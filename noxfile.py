@@ -73,6 +73,14 @@ def stackci_command(session: nox.Session) -> None:
 
 
 @nox.session
+def benchmarks(session: nox.Session) -> None:
+    """The harness's benchmarks (integration/benchmarks): timings reported, never asserted."""
+    install_harness(session)
+    session.run("pytest", str(ROOT / "integration" / "benchmarks"), "--benchmark-only", "-s",
+                *session.posargs, env={"STACKCI_REPO": str(ROOT)})
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """Every module's tests and the harness's, against the working tree."""
     install_harness(session)

@@ -210,8 +210,11 @@ def test_versions_command_lists_releases(stack, monkeypatch, capsys):
     first = release(repo, "driver", "1.0.0")
     monkeypatch.chdir(repo)
     assert cli.main(["versions", "--json", "--home", str(ws.home)]) == 0
-    table = json.loads(capsys.readouterr().out)
+    listing = json.loads(capsys.readouterr().out)
+    assert listing["history_missing"] is None
+    table = listing["modules"]
     assert [r["commit"] for r in table["driver"]["releases"]] == [first]
+    assert table["driver"]["releases"][0]["provides"] == "driver-api 1.0"
     assert table["serving"]["releases"] == []
     assert cli.main(["versions", "--home", str(ws.home)]) == 0
     assert "1.0.0" in capsys.readouterr().out

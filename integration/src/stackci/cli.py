@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "stackci.commands.nightly",
     "stackci.commands.release",
     "stackci.commands.cost",
+    "stackci.commands.contracts",
 )
 
 
@@ -51,11 +52,12 @@ def command(name: str, help: str, arguments: list[tuple[tuple, dict]] = ()):
     return register
 
 
-def combination_arguments() -> list[tuple[tuple, dict]]:
+def combination_arguments(default: str | None = "master") -> list[tuple[tuple, dict]]:
     """The words that choose a combination, shared by every command that takes one."""
     return [
-        arg("--combination", "-c", default="master",
-            help="master, release:latest, release:<manifest> (default: master)"),
+        arg("--combination", "-c", default=default,
+            help="master, worktree, release:latest, release:<manifest> "
+                 f"(default: {default or 'the default plan'})"),
         arg("--pin", action="append", default=[], metavar="MODULE=VERSION",
             help="pin one module to a release version, 'master' or a commit; repeatable"),
     ]

@@ -220,12 +220,35 @@ def _check_tags(ws: Workspace, module: str, found: list[ModuleVersion]) -> None:
         release = by_version.get(version)
         if release is None:
             continue
-        tagged = module_at(ws, module, f"refs/tags/{tag}")
+        try:
+            tagged = module_at(ws, module, f"refs/tags/{tag}")
+        except UsageError:  # a tag whose commit a shallow clone does not hold
+            continue
         if tagged.tree_hash != release.tree_hash:
             raise UsageError(
                 f"tag {tag} ({tagged.commit[:12]}) disagrees with the release commit "
                 f"{release.commit[:12]} where {module}'s version became {version}: "
                 "move the tag or fix the version history")
+
+
+def missing_history(ws: Workspace) -> str | None:
+    """Why releases may be missing from what git can see, or None when history is complete."""
+    if not is_git_checkout(ws):
+        return f"{ws.repo} is not a git checkout with commits: no releases can be found"
+    shallow = ws.git("rev-parse", "--is-shallow-repository").strip() == "true"
+    if not shallow:
+        return None
+    cut = ws.git("log", "-1", "--format=%h %ad", "--date=short",
+                 *(f"{c}" for c in _shallow_boundary(ws))).strip() or "?"
+    return (f"shallow clone: history stops at {cut}; releases made before it are missing and "
+            "the oldest release listed may be older than its commit shows (run "
+            "`git fetch --unshallow --tags` for the full history)")
+
+
+def _shallow_boundary(ws: Workspace) -> list[str]:
+    path = Path(ws.git("rev-parse", "--git-path", "shallow").strip())
+    path = path if path.is_absolute() else ws.repo / path
+    return path.read_text().split() if path.is_file() else []
 
 
 def find_release(ws: Workspace, module: str, version: str) -> ModuleVersion:

@@ -1,6 +1,7 @@
 """The static dashboard: HTML pages rendered from the results database (like `asv publish`).
 
 index.html     budget banner, the latest run, recent runs, latency trends, latest figures
+compat.html    the compatibility matrix (declared / verified / measured), disagreements first
 ops/*.html     op-level breakdown of the latest run of one workload on one SKU
 data.json      the figures the pages show, for scripts and tests
 assets/        plotly.min.js (copied from the installed plotly package) and the stylesheet
@@ -20,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from stackci.budget import format_duration
 from stackci.errors import StackciError
+from stackci.matrix import build_matrix
 from stackci.store import Store
 from stackci.workspace import find_repo_root
 
@@ -158,12 +160,18 @@ def publish(store: Store, out_dir: str | Path) -> Path:
         (out / entry["page"]).write_text(page)
     charts = [{"id": f"trend-{slug(w)}", "workload": w, "figure": trend_figure(w, by_sku)}
               for w, by_sku in sorted(series.items())]
+    compat = build_matrix(store.verdicts(), store.measured_vectors())
+    cells = {f"{c['consumer']}|{c['interface']}|{c['consumer_version']}|{c['provider_version']}": c
+             for edge in compat["edges"] for c in edge["cells"]}
+    (out / "compat.html").write_text(templates.get_template("compat.html").render(
+        root="", matrix=compat, cells=cells, generated=generated))
     index = out / "index.html"
     index.write_text(templates.get_template("index.html").render(
         root="", latest=latest_run_view(store), runs=store.runs(limit=RECENT_RUNS),
         charts=charts, figures=latest, figure_names=LATEST_FIGURES, generated=generated))
     (out / "data.json").write_text(json.dumps(
-        {"trends": {TREND_METRIC: series}, "latest": latest}, indent=1, default=str))
+        {"trends": {TREND_METRIC: series}, "latest": latest, "compatibility": compat},
+        indent=1, default=str))
     return index
 
 

@@ -72,6 +72,7 @@ class Toolbox:
     run_model: Callable
     publish: Callable
     driver_skus: Callable = None  # (python, timeout_s) -> [sku dict]; default asks the env
+    plan_default: Callable = None  # (ws, store) -> [Combination]: the nightly's default plan
 
     def __post_init__(self):
         if self.driver_skus is None:
@@ -80,9 +81,12 @@ class Toolbox:
     @classmethod
     def real(cls) -> "Toolbox":
         # Imported here so the nightly's own machinery does not depend on every part at import.
-        from stackci import build, combination, contracts, dashboard, runmodel, workloads
+        from stackci import build, combination, contracts, dashboard, planner, runmodel, workloads
 
-        return cls(resolve=combination.resolve,
+        def plan_default(ws, store):
+            return planner.default_plan(ws, store, resolve=combination.resolve)
+
+        return cls(plan_default=plan_default, resolve=combination.resolve,
                    combination_from_dict=combination.Combination.from_dict,
                    ensure_environment=build.ensure_environment,
                    load_contract=contracts.load_contract,
@@ -125,6 +129,8 @@ def build_action(combination) -> Callable[[JobContext], Outcome]:
     def run(ctx: JobContext) -> Outcome:
         env = ctx.resources.environment(combination)
         details = {"environment": str(env.path), "python": str(env.python)}
+        # The lock (versions, commits, trees, third-party pins) is part of the evidence.
+        ctx.resources.store.record_lock(combination.key, Path(env.path).name, env.lock)
         # The SKU descriptions only annotate the dashboard: a driver without its CLI still
         # built, and its workloads will say what is wrong with it.
         try:

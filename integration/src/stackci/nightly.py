@@ -1,4 +1,8 @@
-"""The nightly: plan the DAG of jobs for a combination, run it within the budget, summarise.
+"""The nightly: plan the DAG of jobs for its combinations, run it within the budget, summarise.
+
+Without --combination or --pin the night runs the default plan (planner.py): master,
+release:latest and the fewest combinations covering every verified-compatible pair of the
+contract edges; the combinations' jobs share the stages below.
 
     build -> contracts -> tests (one job per module)
                        -> workloads (one job per workload x SKU of the tier)   -> publish
@@ -36,6 +40,7 @@ class NightlyOptions:
     workers: int = 2
     job_timeout_s: float = 30 * 60.0
     no_tests: bool = False
+    default_plan: bool = False  # master, release:latest and pairwise coverage (planner.py)
 
 
 @dataclass
@@ -108,11 +113,11 @@ class Nightly:
         self.reporter = reporter
 
     def start(self, options: NightlyOptions) -> RunResult:
-        combination = self.toolbox.resolve(self.ws, options.combination, tuple(options.pins))
+        combinations = self._combinations(options)
         workloads = self._workloads(options)
         plan = {"options": asdict(options),
-                "combinations": [combination.to_dict()]}
-        jobs = plan_jobs([combination], workloads, options)
+                "combinations": [c.to_dict() for c in combinations]}
+        jobs = plan_jobs(combinations, workloads, options)
         plan["jobs"] = [job.key for job in jobs]
         run_id = self.store.start_run(tier=options.tier, budget_s=options.budget_s, plan=plan,
                                       host=socket.gethostname(), harness_version=__version__)
@@ -132,6 +137,12 @@ class Nightly:
         self.store.update_run(run["id"], status="running")
         return self._execute(run["id"], jobs, options, done=done,
                              used_before=float((run["summary"] or {}).get("used_s", 0.0)))
+
+    def _combinations(self, options: NightlyOptions) -> list:
+        # A toolbox without a planner (a partial harness) runs the named combination alone.
+        if not options.default_plan or self.toolbox.plan_default is None:
+            return [self.toolbox.resolve(self.ws, options.combination, tuple(options.pins))]
+        return list(self.toolbox.plan_default(self.ws, self.store))
 
     def _workloads(self, options: NightlyOptions) -> list:
         suite = self.toolbox.load_suite()

@@ -134,6 +134,48 @@ class OpProfileRow(Base):
     array_utilization: Mapped[float] = mapped_column(Float, default=0)
 
 
+class ContractVerdictRow(Base):
+    """The verified verdict of one pair along a contract edge, per `contracts verify` batch.
+
+    A pair whose consumer tests and provider environment are unchanged is not re-run: its row
+    in a later batch copies the verdict and names the row it came from (`cached_from`)."""
+
+    __tablename__ = "contract_verdicts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    interface: Mapped[str] = mapped_column(String(64))
+    consumer: Mapped[str] = mapped_column(String(64))
+    consumer_version: Mapped[str] = mapped_column(String(64))
+    consumer_label: Mapped[str] = mapped_column(String(80))
+    consumer_commit: Mapped[str] = mapped_column(String(64))
+    consumer_tree: Mapped[str] = mapped_column(String(64), index=True)
+    tests_commit: Mapped[str] = mapped_column(String(64), default="")
+    tests_hash: Mapped[str] = mapped_column(String(64), default="")
+    provider: Mapped[str] = mapped_column(String(64))
+    provider_version: Mapped[str] = mapped_column(String(64))
+    provider_label: Mapped[str] = mapped_column(String(80))
+    provider_commit: Mapped[str] = mapped_column(String(64))
+    provider_tree: Mapped[str] = mapped_column(String(64), index=True)
+    environment_key: Mapped[str] = mapped_column(String(64), default="")
+    declared: Mapped[bool | None] = mapped_column(nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # passed | failed | error | untested
+    message: Mapped[str] = mapped_column(Text, default="")
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cached_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class CombinationLock(Base):
+    """The lock of a built combination: module versions, commits, trees, third-party pins."""
+
+    __tablename__ = "combination_locks"
+    combination_id: Mapped[int] = mapped_column(ForeignKey("combinations.id"), primary_key=True)
+    lock_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    lock: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
 class SkuRow(Base):
     __tablename__ = "skus"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -275,6 +317,90 @@ class Store:
                 session.add(SkuRow(name=name, data=data))
             else:
                 row.data = data
+
+    def record_lock(self, combination_key: str, lock_hash: str, lock: dict) -> None:
+        """Store a built environment's lock with its combination (once per lock)."""
+        with self._write_lock, self._sessions.begin() as session:
+            combination = session.scalar(select(CombinationRow)
+                                         .where(CombinationRow.key == combination_key))
+            if combination is None:
+                raise StackciError(f"no combination {combination_key} to lock")
+            if session.get(CombinationLock, (combination.id, lock_hash)) is None:
+                session.add(CombinationLock(combination_id=combination.id, lock_hash=lock_hash,
+                                            lock=lock))
+
+    def locks(self, combination_id: int) -> list[dict]:
+        with self._sessions() as session:
+            rows = session.scalars(select(CombinationLock)
+                                   .where(CombinationLock.combination_id == combination_id)
+                                   .order_by(CombinationLock.created_at))
+            return [_row_dict(row) for row in rows]
+
+    def next_verdict_batch(self) -> int:
+        with self._sessions() as session:
+            return (session.scalar(select(func.max(ContractVerdictRow.batch))) or 0) + 1
+
+    def add_verdict(self, **fields) -> int:
+        with self._write_lock, self._sessions.begin() as session:
+            row = ContractVerdictRow(**fields)
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def cached_verdict(self, tests_hash: str, environment_key: str) -> dict | None:
+        """The newest verdict that ran these consumer tests in this provider environment
+        (errors are not reused: they may be transient)."""
+        with self._sessions() as session:
+            row = session.scalar(
+                select(ContractVerdictRow)
+                .where(ContractVerdictRow.tests_hash == tests_hash,
+                       ContractVerdictRow.environment_key == environment_key,
+                       ContractVerdictRow.status.in_(("passed", "failed")),
+                       ContractVerdictRow.cached_from.is_(None))
+                .order_by(ContractVerdictRow.id.desc()).limit(1))
+            return _row_dict(row) if row else None
+
+    def verdicts(self, batch: int | None = None) -> list[dict]:
+        """The verdicts of one batch (default: the newest), in the order they were stored."""
+        with self._sessions() as session:
+            if batch is None:
+                batch = session.scalar(select(func.max(ContractVerdictRow.batch)))
+            rows = session.scalars(select(ContractVerdictRow)
+                                   .where(ContractVerdictRow.batch == batch)
+                                   .order_by(ContractVerdictRow.id))
+            return [_row_dict(row) for row in rows]
+
+    def verdict_for(self, interface: str, consumer_tree: str, provider_tree: str) -> dict | None:
+        """The newest verdict of a pair, by the two module trees."""
+        with self._sessions() as session:
+            row = session.scalar(
+                select(ContractVerdictRow)
+                .where(ContractVerdictRow.interface == interface,
+                       ContractVerdictRow.consumer_tree == consumer_tree,
+                       ContractVerdictRow.provider_tree == provider_tree,
+                       ContractVerdictRow.status != "error")
+                .order_by(ContractVerdictRow.id.desc()).limit(1))
+            return _row_dict(row) if row else None
+
+    def measured_vectors(self) -> list[dict]:
+        """`{run_id, combination_id, trees: {module: tree_hash}}` of every (run, combination)
+        whose workload jobs all passed (at least one): the **measured** evidence."""
+        with self._sessions() as session:
+            rows = session.execute(select(JobRow.run_id, JobRow.combination_id, JobRow.status)
+                                   .where(JobRow.stage == "workloads",
+                                          JobRow.combination_id.is_not(None)))
+            outcome: dict[tuple[int, int], bool] = {}
+            for run_id, combination_id, status in rows:
+                key = (run_id, combination_id)
+                outcome[key] = outcome.get(key, True) and status == "passed"
+            passed = [key for key, ok in outcome.items() if ok]
+            trees: dict[int, dict[str, str]] = {}
+            for combination_id in {cid for _, cid in passed}:
+                trees[combination_id] = dict(session.execute(
+                    select(CombinationModule.module, CombinationModule.tree_hash)
+                    .where(CombinationModule.combination_id == combination_id)).all())
+        return [{"run_id": run_id, "combination_id": cid, "trees": trees[cid]}
+                for run_id, cid in sorted(passed)]
 
     @staticmethod
     def _job(session: Session, run_id: int, key: str) -> JobRow:

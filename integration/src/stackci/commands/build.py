@@ -8,6 +8,7 @@ import sys
 
 from stackci import build, combination, contracts
 from stackci.cli import arg, combination_arguments, command
+from stackci.errors import UsageError
 from stackci.workspace import MODULES, Workspace
 
 JSON = arg("--json", action="store_true", help="print a JSON document on stdout")
@@ -41,7 +42,10 @@ def contracts_check_command(args: argparse.Namespace) -> int:
     ws, combo = _resolve(args)
     sources = build.export_sources(ws, combo)
     versions = {m: mv.version for m, mv in combo.modules.items()}
-    verdict = contracts.check_declared(contracts.load_contracts(sources, versions))
+    loaded = contracts.load_contracts(sources, versions)
+    verdict = contracts.check_declared(loaded)
+    if not verdict.ok and combination.is_git_checkout(ws):
+        verdict.problems = _chains(ws, loaded, verdict.edges)
     if args.json:
         print(json.dumps({"combination": combo.to_dict(), **verdict.to_dict()}, indent=2))
     else:
@@ -57,6 +61,29 @@ def contracts_check_command(args: argparse.Namespace) -> int:
     return 0 if verdict.ok else 1
 
 
+def _release_row(ws: Workspace, mv: combination.ModuleVersion) -> dict:
+    """A release with its date and the interfaces it provides and requires."""
+    from stackci.compat import contract_of
+
+    try:
+        declared = contract_of(ws, mv).to_dict()
+        provides = ", ".join(f"{i} {v}" for i, v in declared["provides"].items())
+        requires = ", ".join(f"{i} {v}" for i, v in declared["requires"].items())
+    except UsageError as exc:
+        provides = requires = f"(unreadable contract: {exc})"
+    date = ws.git("log", "-1", "--format=%ad", "--date=short", mv.commit).strip()
+    return {**mv.to_dict(), "date": date, "provides": provides, "requires": requires}
+
+
+def _chains(ws: Workspace, loaded: dict, edges: list[dict]) -> list[str]:
+    """Each broken edge explained with the release history: which releases would do."""
+    from stackci.compat import Catalog, explain_chain
+
+    catalog = Catalog(ws)
+    return [explain_chain(catalog, loaded[e["consumer"]], loaded[e["provider"]], e["interface"])
+            for e in edges if not e["satisfied"]]
+
+
 @command("versions", "list each module's master version and releases (from git history)", [JSON])
 def versions_command(args: argparse.Namespace) -> int:
     ws = Workspace.discover(args.home)
@@ -64,16 +91,20 @@ def versions_command(args: argparse.Namespace) -> int:
     for module in MODULES:
         master = combination.module_at_master(ws, module)
         table[module] = {"master": master.to_dict(),
-                         "releases": [mv.to_dict() for mv in combination.releases(ws, module)]}
+                         "releases": [_release_row(ws, mv)
+                                      for mv in combination.releases(ws, module)]}
+    note = combination.missing_history(ws)
     if args.json:
-        print(json.dumps(table, indent=2))
+        print(json.dumps({"modules": table, "history_missing": note}, indent=2))
         return 0
+    if note:
+        print(f"stackci: note: {note}", file=sys.stderr)
     for module, row in table.items():
         master = row["master"]
         print(f"{module}: master {master['version']} ({master['commit'][:12]})")
         for release in row["releases"]:
-            print(f"  {release['version']:<12} {release['commit'][:12]}  "
-                  f"tree {release['tree_hash'][:12]}")
+            print(f"  {release['version']:<12} {release['commit'][:12]}  {release['date']}  "
+                  f"provides {release['provides'] or '-'}  requires {release['requires'] or '-'}")
         if not row["releases"]:
             print("  (no releases yet)")
     return 0

@@ -32,7 +32,7 @@ def open_store(ws: Workspace, url: str | None) -> Store:
                  help="only this workload; repeatable"),
              arg("--sku", action="append", default=[], metavar="SKU",
                  help="run workloads on this SKU (default: the suite's SKUs); repeatable"),
-             *combination_arguments(),
+             *combination_arguments(default=None),
              arg("--budget", default="24h", help="wall time for the whole run (default 24h)"),
              arg("--workers", type=int, default=2, help="jobs run at once (default 2)"),
              arg("--job-timeout", default="30m", help="limit per job (default 30m)"),
@@ -59,7 +59,8 @@ def nightly_command(args) -> int:
         else:
             result = nightly.start(NightlyOptions(
                 tier=args.tier, workloads=args.workload, skus=args.sku,
-                combination=args.combination, pins=args.pin,
+                combination=args.combination or "master", pins=args.pin,
+                default_plan=args.combination is None and not args.pin,
                 budget_s=parse_duration(args.budget, "--budget"), workers=args.workers,
                 job_timeout_s=parse_duration(args.job_timeout, "--job-timeout"),
                 no_tests=args.no_tests))
