@@ -6,6 +6,7 @@
     nox -s build -- --pin driver=master         assemble a combination, print its environment
     nox -s dashboard          publish the dashboard from the results database
     nox -s stackci -- run-model MODEL.onnx --sku npu-edge --json    any stackci command
+    nox -s fidelity [-- --full]   the driver's scalesim mode against SCALE-Sim v3, layer by layer
 
 Arguments after `--` go to stackci. Every session installs with uv against constraints.txt.
 """
@@ -106,3 +107,24 @@ def benchmarks(session: nox.Session) -> None:
     install_modules(session)
     session.run("pytest", *PYTEST_ARGS, "--benchmark-only",
                 str(ROOT / "integration" / "benchmarks"), *session.posargs)
+
+
+# SCALE-Sim needs an older numpy than the stack: it lives in its own environment.
+SCALESIM_REQUIREMENTS = ("scalesim==3.0.0", "numpy<2.4")
+
+
+@nox.session
+def fidelity(session: nox.Session) -> None:
+    """The driver's scalesim mode and SCALE-Sim v3 side by side (quick subset; -- --full: all
+    of ResNet-50's layers). Writes fidelity.json in the session's directory."""
+    session.install(*CONSTRAINTS, "-e", str(ROOT / "modules" / "driver"), "onnx")
+    scalesim_env = Path(session.cache_dir) / "scalesim-3.0.0"
+    scalesim_python = scalesim_env / "bin" / "python"
+    if not scalesim_python.exists():
+        session.run("uv", "venv", "--quiet", str(scalesim_env), external=True)
+        session.run("uv", "pip", "install", "--quiet", "-p", str(scalesim_python),
+                    *SCALESIM_REQUIREMENTS, external=True)
+    session.run("python", str(ROOT / "integration" / "fidelity" / "run_fidelity.py"),
+                "--scalesim-python", str(scalesim_python),
+                "--json", str(Path(session.virtualenv.location) / "fidelity.json"),
+                *session.posargs)

@@ -53,6 +53,8 @@ class FakeWorkload:
     precision: str = "fp32"
     atol: float = 1e-4
     rtol: float = 1e-3
+    min_cosine: float | None = None
+    batch: int = 1
     expect: tuple = ()
 
     def expected_failure(self, sku):

@@ -13,7 +13,22 @@ def test_equal_outputs_match_with_zero_error():
     values = np.arange(6, dtype=np.float32).reshape(2, 3)
     entry = one(values.copy(), values)
     assert entry == {"name": "y", "shape": [2, 3], "dtype": "float32", "max_abs_error": 0.0,
-                     "max_rel_error": 0.0, "match": True}
+                     "max_rel_error": 0.0, "match": True, "cosine_similarity": 1.0}
+
+
+def test_cosine_similarity_judges_when_asked():
+    expected = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+    noisy = expected + np.float32(0.05) * np.random.default_rng(1).standard_normal(1000).astype(
+        np.float32)
+    (loose,) = compare_outputs({"y": noisy}, {"y": expected}, 1e-5, 1e-3, min_cosine=0.99)
+    assert loose["match"] and 0.99 < loose["cosine_similarity"] < 1.0
+    (strict,) = compare_outputs({"y": noisy}, {"y": expected}, 1e-5, 1e-3)
+    assert not strict["match"] and strict["cosine_similarity"] == loose["cosine_similarity"]
+    (opposite,) = compare_outputs({"y": -expected}, {"y": expected}, 1, 1, min_cosine=0.99)
+    assert not opposite["match"] and opposite["cosine_similarity"] == pytest.approx(-1.0)
+    (broken,) = compare_outputs({"y": np.full(3, np.nan, np.float32)},
+                                {"y": np.ones(3, np.float32)}, 1, 1, min_cosine=0.5)
+    assert broken["cosine_similarity"] is None and not broken["match"]
 
 
 def test_errors_are_measured_and_judged_by_allclose():

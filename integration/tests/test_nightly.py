@@ -159,6 +159,16 @@ def test_workload_outcome_without_latency_or_errors():
     assert [m["name"] for m in outcome.metrics] == ["ops"]
 
 
+def test_workload_outcome_reports_the_speed_ratio_against_onnxruntime():
+    workload = type("W", (), {"name": "w", "precision": "fp32", "atol": 1.0, "rtol": 1.0})
+    result = {"match": True, "simulated": {}, "run_s": 0.3, "reference_s": 0.2}
+    metrics = {m["name"]: m for m in workload_outcome(result, workload, "edge").metrics}
+    assert metrics["speed_ratio"]["value"] == pytest.approx(1.5)
+    assert metrics["speed_ratio"]["unit"] == "x" and metrics["reference_s"]["value"] == 0.2
+    unmeasured = workload_outcome({**result, "reference_s": 0.0}, workload, "edge")
+    assert "speed_ratio" not in {m["name"] for m in unmeasured.metrics}
+
+
 def test_resume_after_a_kill_redoes_only_unfinished_jobs(ws, store, tmp_path):
     stack = FakeStack(tmp_path)
     first = Nightly(ws, store, toolbox=stack.toolbox()).start(quick())

@@ -103,3 +103,10 @@ def test_real_compiler_runs_a_small_model(tmp_path):
     document = run_model(sys.executable, model, "npu-edge", timeout=120)
     assert document["match"] is True, document["outputs"]
     assert document["simulated"]["total_cycles"] > 0
+
+
+def test_reference_time_is_measured_unless_turned_off(stack):
+    python, model = stack
+    document = run_model(python, model, "npu-edge")
+    assert isinstance(document["reference_s"], float) and document["reference_s"] > 0
+    assert "reference_s" not in run_model(python, model, "npu-edge", time_reference=False)

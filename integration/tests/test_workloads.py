@@ -18,15 +18,84 @@ LIGHT = ["squeezenet", "resnet50", "alexnet", "vgg19", "densenet121", "inception
 
 def test_the_repository_suite_has_the_nine_light_models_in_nested_tiers():
     suite = workloads.load_suite(find_repo_root() / "workloads" / "suite.yaml")
-    assert sorted(suite.names()) == sorted(LIGHT)
-    assert [w.name for w in suite.select("smoke")] == ["squeezenet", "resnet50", "alexnet"]
-    assert len(suite.select("nightly")) == 9 and len(suite.select("weekly")) == 9
+    fp32 = [w for w in suite.workloads if w.precision == "fp32"]
+    light = [w.name for w in fp32 if w.source.startswith("onnx-light:")]
+    assert sorted(light) == sorted(LIGHT)
+    assert [w.name for w in suite.select("smoke") if w.precision == "fp32"] == [
+        "squeezenet", "resnet50", "alexnet", "bert_smoke", "gpt_smoke"]
+    assert {w.name for w in fp32 if w.source.startswith("builtin:")} == {
+        "bert_smoke", "gpt_smoke", "bert_base", "bert_base_b8", "gpt_base", "gpt_base_b8"}
+    assert suite.get("bert_base_b8").batch == 8
+    assert suite.get("squeezenet-int8").min_cosine == 0.99
+    assert len(suite.select("nightly")) == len(suite.select("weekly")) == len(suite.workloads)
     alexnet = suite.get("alexnet")
     assert alexnet.source == "onnx-light:bvlc_alexnet"
     assert alexnet.skus == ("npu-edge", "npu-dc") and alexnet.precision == "fp32"
     assert alexnet.batch == 1 and alexnet.seed == 0
-    for workload in suite.workloads:  # every source resolves in the installed onnx package
-        assert workloads.source_path(workload).is_file()
+    for workload in light and [w for w in suite.workloads if w.source.startswith("onnx-")]:
+        assert workloads.source_path(workload).is_file()  # resolves in the installed onnx
+
+
+def test_precisions_expand_to_variants_with_their_tolerances(tmp_path):
+    path = write_suite(tmp_path, """
+        defaults:
+          tolerance: {atol: 1.0e-5, rtol: 1.0e-3, fp16: {atol: 0.05, rtol: 0.05}}
+        workloads:
+          - name: m
+            source: onnx-light:squeezenet
+            tiers: [smoke]
+            precisions: [fp32, fp16, int8]
+            tolerance: {int8: {cosine: 0.98}}
+    """)
+    suite = workloads.load_suite(path)
+    assert suite.names() == ["m", "m-fp16", "m-int8"]
+    m, fp16, int8 = suite.workloads
+    assert (m.precision, m.atol, m.min_cosine) == ("fp32", 1e-5, None)
+    assert (fp16.precision, fp16.atol, fp16.rtol) == ("fp16", 0.05, 0.05)
+    assert (int8.precision, int8.min_cosine, int8.model) == ("int8", 0.98, "m")
+    assert int8.to_dict()["tolerance"]["cosine"] == 0.98
+
+
+def test_bad_precisions_and_builtin_sources_are_named(tmp_path):
+    for body, message in [
+            ("precisions: [fp32, fp8]", r"precisions: unknown precision 'fp8'"),
+            ("precisions: []", "non-empty list of distinct precisions"),
+            ("tolerance: {int8: {cos: 1}}", r"tolerance.int8.cos: unknown key"),
+    ]:
+        path = write_suite(tmp_path, f"""
+            workloads:
+              - name: m
+                source: onnx-light:squeezenet
+                tiers: [smoke]
+                {body}
+        """)
+        with pytest.raises(UsageError, match=message):
+            workloads.load_suite(path)
+    path = write_suite(tmp_path, """
+        workloads:
+          - name: t
+            source: builtin:bert-encoder?layer=2
+            tiers: [smoke]
+    """)
+    with pytest.raises(UsageError, match=r"unknown parameter 'layer'"):
+        workloads.load_suite(path)
+
+
+def test_builtin_transformer_is_prepared_with_onnxruntime_outputs(tmp_path):
+    from stackci.workspace import Workspace
+
+    path = write_suite(tmp_path, """
+        workloads:
+          - name: tiny_gpt
+            source: builtin:gpt-decoder?layers=1&hidden=64&heads=4&ffn=128&seq=16&vocab=100
+            tiers: [smoke]
+            batch: 2
+    """)
+    workload = workloads.load_suite(path).get("tiny_gpt")
+    prepared = workloads.prepare(Workspace.discover(tmp_path / "home"), workload)
+    assert prepared.inputs()["input_ids"].shape == (2, 16)
+    logits = prepared.expected()["logits"]
+    assert logits.shape == (2, 16, 100) and np.std(logits) > 0
 
 
 def write_suite(tmp_path, body):

@@ -5,13 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def compare_outputs(actual: dict, expected: dict, atol: float, rtol: float) -> list[dict]:
+def compare_outputs(actual: dict, expected: dict, atol: float, rtol: float,
+                    min_cosine: float | None = None) -> list[dict]:
     """One entry per expected output (then any unexpected ones), in the reference's order.
 
-    `match` is `np.allclose(actual, expected, atol, rtol)` with equal shapes; a missing output,
-    a different shape or dtype is a mismatch with a `reason`.
+    `match` is `np.allclose(actual, expected, atol, rtol)` with equal shapes, or with
+    `min_cosine` (reduced precision such as int8, where single elements may be far off but
+    the output must point the same way) `cosine_similarity >= min_cosine`; a missing output,
+    a different shape or dtype is a mismatch with a `reason`. Every compared entry carries
+    its `cosine_similarity`.
     """
-    results = [_compare_one(name, actual.get(name), np.asarray(want), atol, rtol)
+    results = [_compare_one(name, actual.get(name), np.asarray(want), atol, rtol, min_cosine)
                for name, want in expected.items()]
     for name in actual:
         if name not in expected:
@@ -21,7 +25,8 @@ def compare_outputs(actual: dict, expected: dict, atol: float, rtol: float) -> l
     return results
 
 
-def _compare_one(name, got, want: np.ndarray, atol: float, rtol: float) -> dict:
+def _compare_one(name, got, want: np.ndarray, atol: float, rtol: float,
+                 min_cosine: float | None) -> dict:
     if got is None:
         return _entry(name, want, None, None, False, "missing from the stack's outputs")
     got = np.asarray(got)
@@ -39,8 +44,26 @@ def _compare_one(name, got, want: np.ndarray, atol: float, rtol: float) -> dict:
     abs_error[(np.isnan(got64) & np.isnan(want64)) | (got64 == want64)] = 0.0
     tiny = np.finfo(want.dtype).tiny if np.issubdtype(want.dtype, np.floating) else 1.0
     rel_error = abs_error / np.maximum(np.abs(want64), tiny)
-    match = bool(np.allclose(got64, want64, atol=atol, rtol=rtol, equal_nan=True))
-    return _entry(name, got, _max(abs_error), _max(rel_error), match)
+    cosine = cosine_similarity(got64, want64)
+    if min_cosine is None:
+        match = bool(np.allclose(got64, want64, atol=atol, rtol=rtol, equal_nan=True))
+    else:
+        match = cosine is not None and cosine >= min_cosine
+    entry = _entry(name, got, _max(abs_error), _max(rel_error), match)
+    entry["cosine_similarity"] = cosine
+    return entry
+
+
+def cosine_similarity(got: np.ndarray, want: np.ndarray) -> float | None:
+    """<got, want> / (|got| |want|) over all elements; 1.0 when both are zero, None when
+    either has a NaN or infinity (no direction to compare)."""
+    got, want = got.ravel().astype(np.float64), want.ravel().astype(np.float64)
+    if not (np.isfinite(got).all() and np.isfinite(want).all()):
+        return None
+    norms = float(np.linalg.norm(got)) * float(np.linalg.norm(want))
+    if norms == 0.0:
+        return 1.0 if not got.any() and not want.any() else 0.0
+    return float(np.clip(np.dot(got, want) / norms, -1.0, 1.0))
 
 
 def _max(errors: np.ndarray) -> float:

@@ -239,7 +239,8 @@ def workload_action(combination, workload, sku: str) -> Callable[[JobContext], O
                 env.python, prepared.model_path, sku, inputs=prepared.inputs_path,
                 expected=prepared.expected_path, precision=workload.precision,
                 atol=workload.atol, rtol=workload.rtol, timeout=ctx.timeout_s,
-                workdir=ctx.workdir)
+                workdir=ctx.workdir, min_cosine=workload.min_cosine,
+                batch=workload.batch if workload.batch != 1 else None, plan_cache=False)
         except StackError as exc:
             if expected_failure and exc.kind == expected_failure:
                 return Outcome("passed", f"expected {exc.kind}: {exc}",
@@ -261,6 +262,8 @@ def workload_outcome(result: dict, workload, sku: str) -> Outcome:
                ("latency_us", simulated.get("latency_us"), "us"),
                ("compile_s", result.get("compile_s"), "s"),
                ("run_s", result.get("run_s"), "s"),
+               ("reference_s", result.get("reference_s"), "s"),
+               ("speed_ratio", speed_ratio_of(result), "x"),
                ("max_abs_error", max_abs_error, ""),
                ("peak_device_bytes", simulated.get("peak_device_bytes"), "bytes"),
                ("ops", len(ops), "ops")]
@@ -276,6 +279,14 @@ def workload_outcome(result: dict, workload, sku: str) -> Outcome:
                f"(atol {workload.atol}, rtol {workload.rtol})" if max_abs_error is not None
                else "outputs differ from onnxruntime")
     return Outcome("failed", message, metrics, ops, details)
+
+
+def speed_ratio_of(result: dict) -> float | None:
+    """How many times onnxruntime's time the stack's functional run took (run_s / reference_s)."""
+    run_s, reference_s = result.get("run_s"), result.get("reference_s")
+    if run_s is None or not reference_s:
+        return None
+    return run_s / reference_s
 
 
 def max_abs_error_of(result: dict) -> float | None:

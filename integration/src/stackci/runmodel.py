@@ -8,9 +8,11 @@ reference see exactly the same numbers.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +29,16 @@ EXIT_KINDS = {1: "error", 2: "bad-input", 3: "unsupported-operator", 4: "out-of-
 def run_model(python, model_path, sku: str, *, inputs=None, seed: int = 0,
               precision: str = "fp32", atol: float = 1e-4, rtol: float = 1e-3,
               save_outputs=None, expected=None, timeout: float | None = None,
-              workdir=None) -> dict:
+              workdir=None, time_reference: bool = True, min_cosine: float | None = None,
+              batch: int | None = None, plan_cache: bool = True) -> dict:
     """The `stackci run-model --json` document for `model_path` on `sku`.
 
     `inputs` / `expected`: an .npz path or a dict of arrays; generated from `seed` / computed
     with onnxruntime when None. Raises UsageError for bad input, StackError when the stack fails.
+    `min_cosine`: outputs match by cosine similarity instead (reduced precisions such as int8).
+    `plan_cache=False` compiles afresh, so that `compile_s` measures the compiler.
+    With `time_reference`, the document's `reference_s` is onnxruntime's time for the same run
+    (see `reference_seconds`), the denominator of the nightly's `speed_ratio`.
     """
     model_path = Path(model_path)
     if not model_path.is_file():
@@ -54,7 +61,14 @@ def run_model(python, model_path, sku: str, *, inputs=None, seed: int = 0,
         command = [str(python), "-m", "npu_compiler", "run", str(model_path), "--sku", sku,
                    "--precision", precision, "--inputs", str(inputs_file),
                    "--save-outputs", str(outputs_file), "--json"]
-        document = _run_stack(command, model_path, sku, timeout, cwd=workdir)
+        if batch is not None:
+            command += ["--batch", str(batch)]
+        environment = dict(os.environ)
+        if not plan_cache:
+            # A plan cache of this run's own, so every compile is measured: an environment
+            # variable rather than --no-cache, which compilers before compiler-api 1.1 lack.
+            environment["NPU_PLAN_CACHE"] = str(Path(scratch) / "plans")
+        document = _run_stack(command, model_path, sku, timeout, cwd=workdir, env=environment)
         if not outputs_file.is_file():
             raise StackError(f"the stack reported success on {model_path.name} but wrote no "
                              f"outputs file", kind="no-outputs", exit_code=1)
@@ -69,22 +83,48 @@ def run_model(python, model_path, sku: str, *, inputs=None, seed: int = 0,
         wanted = expected
     else:
         wanted = load_npz(expected)
-    comparison = compare_outputs(actual, wanted, atol, rtol)
+    comparison = compare_outputs(actual, wanted, atol, rtol, min_cosine=min_cosine)
+    timing = {"reference_s": reference_seconds(model_path, feeds)} if time_reference else {}
     return {
         **document,
+        **timing,
         "model": str(model_path),
         "sku": document.get("sku", sku),
         "precision": document.get("precision", precision),
-        "tolerance": {"atol": atol, "rtol": rtol},
+        "tolerance": {"atol": atol, "rtol": rtol,
+                      **({"cosine": min_cosine} if min_cosine is not None else {})},
         "outputs": comparison,
         "match": all(entry["match"] for entry in comparison),
     }
 
 
-def _run_stack(command: list[str], model_path: Path, sku: str, timeout, cwd) -> dict:
+def reference_seconds(model_path, feeds: dict[str, np.ndarray]) -> float:
+    """Wall time of one onnxruntime run of `feeds`: single-threaded (one intra-op and one
+    inter-op thread, so machines and loads compare), after one untimed warm-up run, session
+    creation excluded, as the stack's `run_s` excludes compilation. Costs two reference runs."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        session = onnxruntime.InferenceSession(str(model_path), options,
+                                               providers=["CPUExecutionProvider"])
+        session.run(None, feeds)
+        started = time.perf_counter()
+        session.run(None, feeds)
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UsageError(f"onnxruntime cannot run {model_path}: {first_line}") from None
+    return time.perf_counter() - started
+
+
+def _run_stack(command: list[str], model_path: Path, sku: str, timeout, cwd, env=None) -> dict:
     """The stack's JSON document, or a StackError that says in one line what went wrong."""
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                              env=env)
     except subprocess.TimeoutExpired:
         raise StackError(f"the stack timed out after {timeout:g} s running {model_path.name} on "
                          f"{sku}", kind="timeout", exit_code=1)

@@ -13,7 +13,7 @@ import hashlib
 import os
 import tempfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -31,10 +31,13 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 SUITE_KEYS = {"defaults", "workloads"}
 DEFAULT_KEYS = {"seed", "skus", "precision", "batch", "tolerance"}
 WORKLOAD_KEYS = {"name", "source", "description", "tiers", "tolerance", "seed", "skus",
-                 "precision", "batch", "expect"}
+                 "precision", "precisions", "batch", "expect"}
 # Failure kinds a workload may be expected to end with on a SKU (the stack's own kinds).
 EXPECTABLE_KINDS = ("out-of-memory", "unsupported-operator")
-TOLERANCE_KEYS = {"atol", "rtol"}
+# A tolerance: atol/rtol (np.allclose against onnxruntime), or cosine (the least cosine
+# similarity of each output to onnxruntime's, for int8). Per precision: a sub-mapping under
+# the precision's name overrides the plain keys for that precision.
+TOLERANCE_KEYS = {"atol", "rtol", "cosine"}
 BUILTIN_DEFAULTS = {"seed": 0, "skus": ["npu-edge", "npu-dc"], "precision": "fp32", "batch": 1,
                     "tolerance": {"atol": 1e-4, "rtol": 1e-3}}
 
@@ -55,6 +58,8 @@ class Workload:
     batch: int
     description: str = ""
     suite_dir: Path | None = None  # where `file:` sources are relative to
+    min_cosine: float | None = None  # when set, outputs match by cosine similarity instead
+    model: str = ""  # the workload whose model this one shares (a variant in precision)
     # SKU -> the failure kind this workload is known to end with there (e.g. a model larger
     # than the SKU's device memory): that outcome is a pass, and anything else is news.
     expect: tuple[tuple[str, str], ...] = ()
@@ -66,10 +71,12 @@ class Workload:
         return min(TIERS.index(t) for t in self.tiers) <= TIERS.index(tier)
 
     def to_dict(self) -> dict:
+        tolerance = {"atol": self.atol, "rtol": self.rtol}
+        if self.min_cosine is not None:
+            tolerance["cosine"] = self.min_cosine
         return {"name": self.name, "source": self.source, "description": self.description,
                 "tiers": list(self.tiers), "skus": list(self.skus), "precision": self.precision,
-                "seed": self.seed, "batch": self.batch,
-                "tolerance": {"atol": self.atol, "rtol": self.rtol},
+                "seed": self.seed, "batch": self.batch, "tolerance": tolerance,
                 "expect": dict(self.expect)}
 
 
@@ -140,16 +147,66 @@ def load_suite(path: str | Path | None = None) -> Suite:
         raise UsageError(f"{path}: 'workloads' must be a non-empty list")
     workloads, seen = [], set()
     for index, entry in enumerate(entries):
-        workload = _parse_workload(path, index, entry, defaults)
-        if workload.name in seen:
-            raise UsageError(f"{path}: workloads[{index}].name: "
-                             f"duplicate workload {workload.name!r}")
-        seen.add(workload.name)
-        workloads.append(workload)
+        for workload in _parse_workloads(path, index, entry, defaults):
+            if workload.name in seen:
+                raise UsageError(f"{path}: workloads[{index}].name: "
+                                 f"duplicate workload {workload.name!r}")
+            seen.add(workload.name)
+            workloads.append(workload)
     return Suite(path=path, workloads=tuple(workloads))
 
 
-def _parse_workload(path: Path, index: int, entry, defaults: dict) -> Workload:
+def _parse_workloads(path: Path, index: int, entry, defaults: dict) -> list[Workload]:
+    """One workload per precision of the entry: `precisions: [fp32, int8]` gives `<name>` at
+    the first and `<name>-int8` at the next (same model, inputs and reference), each with
+    the tolerance for its precision."""
+    base = _parse_workload(path, index, entry, defaults)
+    precisions = entry.get("precisions") if isinstance(entry, dict) else None
+    if precisions is None:
+        return [base]
+    where = f"workloads[{index}] ({base.name}).precisions"
+    if not isinstance(precisions, list) or not precisions or len(set(precisions)) != len(
+            precisions):
+        raise UsageError(f"{path}: {where}: expected a non-empty list of distinct precisions")
+    if "precision" in entry:
+        raise UsageError(f"{path}: {where}: give either precision or precisions, not both")
+    variants = []
+    for position, precision in enumerate(precisions):
+        if precision not in PRECISIONS:
+            raise UsageError(f"{path}: {where}: unknown precision {precision!r} "
+                             f"(expected one of: {', '.join(PRECISIONS)})")
+        name = base.name if position == 0 else f"{base.name}-{precision}"
+        variant = _parse_workload(path, index, {**entry, "name": name, "precision": precision},
+                                  defaults, precision_list=True)
+        variants.append(replace(variant, model=base.name))
+    return variants
+
+
+def _tolerance(path: Path, where: str, defaults: dict, entry: dict, precision: str) -> dict:
+    """atol/rtol/cosine for `precision`: built-in, suite defaults, the entry's plain keys,
+    then the per-precision sub-mappings of the defaults and of the entry."""
+    merged: dict = dict(BUILTIN_DEFAULTS["tolerance"])
+    for label, mapping in (("defaults.tolerance", defaults["tolerance"]),
+                           (f"{where}.tolerance", entry.get("tolerance", {}))):
+        mapping = _mapping(path, label, mapping)
+        merged.update({k: v for k, v in mapping.items() if k not in PRECISIONS})
+    for label, mapping in (("defaults.tolerance", defaults["tolerance"]),
+                           (f"{where}.tolerance", entry.get("tolerance", {}))):
+        specific = mapping.get(precision)
+        if specific is not None:
+            merged.update(_mapping(path, f"{label}.{precision}", specific))
+    for label, mapping in (("defaults.tolerance", defaults["tolerance"]),
+                           (f"{where}.tolerance", entry.get("tolerance", {}))):
+        for key, value in mapping.items():
+            if key in PRECISIONS:
+                _check_keys(path, f"{label}.{key}.", _mapping(path, f"{label}.{key}", value),
+                            TOLERANCE_KEYS)
+    _check_keys(path, f"{where}.tolerance.", merged, TOLERANCE_KEYS | set(PRECISIONS))
+    return merged
+
+
+def _parse_workload(path: Path, index: int, entry, defaults: dict, *,
+                    precision_list: bool = False) -> Workload:
     where = f"workloads[{index}]"
     entry = _mapping(path, where, entry)
     name = entry.get("name")
@@ -157,6 +214,8 @@ def _parse_workload(path: Path, index: int, entry, defaults: dict) -> Workload:
         raise UsageError(f"{path}: {where}.name: missing or not a string")
     where = f"workloads[{index}] ({name})"
     _check_keys(path, f"{where}.", entry, WORKLOAD_KEYS)
+    if precision_list:
+        entry = {k: v for k, v in entry.items() if k != "precisions"}
     source = entry.get("source")
     if not isinstance(source, str) or not source:
         raise UsageError(f"{path}: {where}.source: missing (expected e.g. onnx-light:squeezenet)")
@@ -169,9 +228,11 @@ def _parse_workload(path: Path, index: int, entry, defaults: dict) -> Workload:
             raise UsageError(f"{path}: {where}.tiers: unknown tier {tier!r} "
                              f"(expected one of: {', '.join(TIERS)})")
     merged = {**defaults, **entry}
-    tolerance = {**_mapping(path, "defaults.tolerance", defaults["tolerance"]),
-                 **_mapping(path, f"{where}.tolerance", entry.get("tolerance", {}))}
-    _check_keys(path, f"{where}.tolerance.", tolerance, TOLERANCE_KEYS)
+    if "precisions" in entry and "precision" not in entry:
+        first = entry["precisions"][0] if isinstance(entry["precisions"], list) and \
+            entry["precisions"] else merged["precision"]
+        merged["precision"] = first
+    tolerance = _tolerance(path, where, defaults, entry, merged["precision"])
     skus = merged["skus"]
     if not isinstance(skus, list) or not skus or not all(isinstance(s, str) for s in skus):
         raise UsageError(f"{path}: {where}.skus: expected a non-empty list of SKU names")
@@ -187,6 +248,8 @@ def _parse_workload(path: Path, index: int, entry, defaults: dict) -> Workload:
         batch=_number(path, f"{where}.batch", merged["batch"], int, minimum=1),
         description=str(entry.get("description", "")),
         suite_dir=path.parent,
+        min_cosine=None if "cosine" not in tolerance else _number(
+            path, f"{where}.tolerance.cosine", tolerance["cosine"], float, minimum=-1),
         expect=_expectations(path, where, entry.get("expect", {}), skus),
     )
 
@@ -209,8 +272,16 @@ def _check_source(path: Path, where: str, source: str) -> None:
         return
     if kind == "file" and rest:
         return
+    if kind == "builtin" and rest:
+        from stackci import transformers
+
+        try:
+            transformers.parse_source(rest)
+        except ValueError as exc:
+            raise UsageError(f"{path}: {where}.source: {source}: {exc}") from None
+        return
     raise UsageError(f"{path}: {where}.source: unknown source {source!r} "
-                     "(expected onnx-light:<name> or file:<path>)")
+                     "(expected onnx-light:<name>, file:<path> or builtin:<model>?<params>)")
 
 
 def _mapping(path: Path, where: str, value) -> dict:
@@ -259,6 +330,9 @@ def light_model_path(name: str) -> Path:
 
 def source_path(workload: Workload) -> Path:
     kind, _, rest = workload.source.partition(":")
+    if kind == "builtin":
+        raise UsageError(f"workload {workload.name}: {workload.source} is built in code, "
+                         "it has no source file (use prepare)")
     if kind == "onnx-light":
         return light_model_path(rest)
     path = Path(rest)
@@ -273,16 +347,30 @@ def source_path(workload: Workload) -> Path:
 
 def prepare(ws, workload: Workload, *, progress: Callable[[str], None] | None = None
             ) -> PreparedWorkload:
-    """Randomized model, seeded inputs and onnxruntime's outputs for `workload`, cached."""
-    source = source_path(workload)
-    content = hashlib.sha256(source.read_bytes())
+    """Randomized model, seeded inputs and onnxruntime's outputs for `workload`, cached.
+    Built-in sources (transformers) are generated with their own seeded weights."""
+    kind, _, spec = workload.source.partition(":")
+    builtin = kind == "builtin"
+    if builtin:
+        from stackci import transformers
+
+        content = hashlib.sha256(f"{workload.source};{transformers.GENERATOR_VERSION}".encode())
+    else:
+        source = source_path(workload)
+        content = hashlib.sha256(source.read_bytes())
     content.update(f"randomizer={RANDOMIZER_VERSION};batch={workload.batch}".encode())
-    stem = f"{workload.name}-{workload.seed}-{content.hexdigest()[:16]}"
+    # Precision variants of a workload share its model, inputs and reference outputs.
+    stem = f"{workload.model or workload.name}-{workload.seed}-{content.hexdigest()[:16]}"
     directory = ws.cache / "models"
     directory.mkdir(parents=True, exist_ok=True)
     prepared = PreparedWorkload(directory / f"{stem}.onnx", directory / f"{stem}.inputs.npz",
                                 directory / f"{stem}.expected.npz", workload)
     note = progress or (lambda message: None)
+    if not prepared.model_path.exists() and builtin:
+        note(f"{workload.name}: building {spec}")
+        model = transformers.build_source(spec)
+        _atomic_write(prepared.model_path, lambda f: f.write(model.SerializeToString()))
+        del model
     if not prepared.model_path.exists():
         note(f"{workload.name}: randomizing weights")
         model = reference.load_model(source)

@@ -145,3 +145,76 @@ def conv_block_model(seed: int = 0) -> onnx.ModelProto:
         helper.make_node("Sigmoid", ["x"], ["unused"], name="dead"),
     ]
     return make_model(nodes, [("x", [1, 4, 6, 6])], [("y", [1, 10])], inits)
+
+
+def tiny_transformer(layers: int = 1, hidden: int = 32, heads: int = 4, ffn: int = 64,
+                     seq: int = 8, vocab: int = 50, causal: bool = True,
+                     seed: int = 0) -> onnx.ModelProto:
+    """A small pre-norm decoder as exporters spell it at opset 13: decomposed layer norms,
+    erf GELU, attention as MatMul/Div/Add(mask)/Softmax/MatMul."""
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+    count = iter(range(10**6))
+
+    def const(array):
+        name = f"c{next(count)}"
+        inits.append((name, np.asarray(array)))
+        return name
+
+    def op(op_type, inputs, **attrs):
+        out = f"v{next(count)}"
+        nodes.append(helper.make_node(op_type, inputs, [out], name=f"{op_type}_{out}", **attrs))
+        return out
+
+    def weight(*shape, std=0.2):
+        return const(rng.normal(0, std, shape).astype(np.float32))
+
+    def scalar(value):
+        return const(np.array(value, np.float32))
+
+    def linear(x, n_in, n_out):
+        return op("Add", [op("MatMul", [x, weight(n_in, n_out)]), weight(n_out, std=0.05)])
+
+    def layer_norm(x):
+        centered = op("Sub", [x, op("ReduceMean", [x], axes=[-1])])
+        variance = op("ReduceMean", [op("Pow", [centered, scalar(2.0)])], axes=[-1])
+        std = op("Sqrt", [op("Add", [variance, scalar(1e-5)])])
+        scaled = op("Mul", [op("Div", [centered, std]), weight(hidden, std=0.1)])
+        return op("Add", [scaled, weight(hidden, std=0.1)])
+
+    def split(x, perm):
+        shaped = op("Reshape", [x, const(np.array([0, 0, heads, hidden // heads]))])
+        return op("Transpose", [shaped], perm=perm)
+
+    mask = const(np.triu(np.full((seq, seq), -1e4, np.float32), 1)[None, None]) if causal \
+        else None
+    x = op("Add", [op("Gather", [weight(vocab, hidden), "ids"], axis=0), weight(seq, hidden)])
+    for _ in range(layers):
+        h = layer_norm(x)
+        q = split(linear(h, hidden, hidden), [0, 2, 1, 3])
+        k = split(linear(h, hidden, hidden), [0, 2, 3, 1])
+        v = split(linear(h, hidden, hidden), [0, 2, 1, 3])
+        scores = op("Div", [op("MatMul", [q, k]), scalar(np.sqrt(hidden // heads))])
+        if mask:
+            scores = op("Add", [scores, mask])
+        context = op("MatMul", [op("Softmax", [scores], axis=-1), v])
+        merged = op("Reshape", [op("Transpose", [context], perm=[0, 2, 1, 3]),
+                                const(np.array([0, 0, hidden]))])
+        x = op("Add", [x, linear(merged, hidden, hidden)])
+        up = linear(layer_norm(x), hidden, ffn)
+        erf = op("Erf", [op("Div", [up, scalar(np.sqrt(2.0))])])
+        gelu = op("Mul", [op("Mul", [up, op("Add", [erf, scalar(1.0)])]), scalar(0.5)])
+        x = op("Add", [x, linear(gelu, ffn, hidden)])
+    nodes[-1].output[0] = "y"
+    graph = helper.make_graph(
+        nodes, "tiny_transformer",
+        [helper.make_tensor_value_info("ids", onnx.TensorProto.INT64, ["batch", seq])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", seq, hidden])],
+        [numpy_helper.from_array(a, n) for n, a in inits])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def token_feeds(batch: int = 2, seq: int = 8, vocab: int = 50, seed: int = 0) -> dict:
+    return {"ids": np.random.default_rng(seed).integers(0, vocab, (batch, seq)).astype(np.int64)}

@@ -97,13 +97,13 @@ def test_wrong_inputs_file_exit_2(capsys, tmp_path, model_path):
 
 def test_unsupported_operator_exit_3(capsys, tmp_path):
     model = conv_block_model()
-    model.graph.node.append(helper.make_node("Einsum", ["y", "y"], ["e"], equation="ij,ij->i",
-                                             name="my_einsum"))
+    model.graph.node.append(helper.make_node("NoSuchOp", ["y", "y"], ["e"],
+                                             name="my_op"))
     path = tmp_path / "einsum.onnx"
     onnx.save(model, str(path))
     doc = error_of(capsys, 3, "run", path, "--sku", "npu-edge")
     assert doc["kind"] == "unsupported_operator"
-    assert "Einsum" in doc["error"] and "my_einsum" in doc["error"]
+    assert "NoSuchOp" in doc["error"] and "my_op" in doc["error"]
 
 
 def test_out_of_device_memory_exit_4(capsys, tmp_path, model_path):
@@ -129,3 +129,30 @@ def test_module_entry_point(model_path):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["sku"] == "npu-dc"
+
+
+def test_precision_explain_and_plan_cache(capsys, tmp_path, model_path, monkeypatch):
+    monkeypatch.setenv("NPU_PLAN_CACHE", str(tmp_path / "cache"))
+    np.savez(tmp_path / "cal.npz", x=np.random.default_rng(0).standard_normal((4, 1, 4, 6, 6)))
+    argv = ["run", model_path, "--sku", "npu-edge", "--precision", "int8", "--calibration",
+            tmp_path / "cal.npz", "--json"]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["precision"] == "int8" and doc["plan_cache"] == "miss"
+    assert {op["precision"] for op in doc["simulated"]["ops"]} == {"int8", "fp32"}
+    assert doc["memory"]["arena_bytes"] < doc["memory"]["unplanned_bytes"]
+    passes = {entry["name"]: entry for entry in doc["passes"]}
+    assert passes["fuse_epilogues"]["facts"]["fusions"] == {"Conv+Add+Relu": 1, "Gemm+Relu": 1}
+    assert json.loads(run_cli(capsys, *argv)[1])["plan_cache"] == "hit"
+    assert json.loads(run_cli(capsys, *argv, "--no-cache")[1])["plan_cache"] == "off"
+    code, out, _ = run_cli(capsys, "run", model_path, "--sku", "npu-edge", "--explain")
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.startswith("fold_batchnorm"))
+    assert "->" in row and "folded 1 BatchNormalization into Conv" in row
+
+
+def test_missing_calibration_file_is_bad_input(capsys, model_path, tmp_path):
+    doc = error_of(capsys, 2, "run", model_path, "--sku", "npu-edge", "--precision", "int8",
+                   "--calibration", tmp_path / "nope.npz", "--no-cache")
+    assert doc["kind"] == "bad_input" and "nope.npz" in doc["error"]

@@ -105,6 +105,9 @@ def test_unsupported_operator_is_found_at_compile_time():
     assert "NonMaxSuppression" in str(info.value) and "the_nms" in str(info.value)
 
 
-def test_only_fp32_for_now():
-    with pytest.raises(npu_compiler.CompileError, match="precision 'int8' is not supported yet"):
-        npu_compiler.compile_model(conv_block_model(), SKU, precision="int8")
+def test_unknown_or_unoffered_precision_is_named():
+    with pytest.raises(npu_compiler.UnsupportedPrecision, match="precision 'fp8' is not supp"):
+        npu_compiler.compile_model(conv_block_model(), SKU, precision="fp8")
+    no_int8 = load_sku(SKU).with_overrides(precisions={"fp32": 1, "fp16": 2})
+    with pytest.raises(npu_compiler.UnsupportedPrecision, match="does not run int8"):
+        npu_compiler.compile_model(conv_block_model(), no_int8, precision="int8")

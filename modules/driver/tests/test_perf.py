@@ -33,14 +33,18 @@ def test_folds_cover_the_spread_dimensions(dataflow, spread):
 @pytest.mark.parametrize("mode", perf.MODES)
 @pytest.mark.parametrize("axis", [0, 1, 2])
 def test_cycles_never_decrease_as_the_problem_grows(sku, mode, axis):
+    # SCALE-Sim's total is not monotonic (where its SRAM window wraps round an operand depends on
+    # the operand's size), so scalesim mode only promises monotonic compute cycles.
+    monotonic = "total_cycles" if mode == "realistic" else "compute_cycles"
     previous = 0
     for size in (1, 8, 31, 32, 33, 64, 100, 128, 200, 256, 511, 1024):
         dims = [96, 96, 96]
         dims[axis] = size
         cost = gemm_cost(sku, *dims, mode=mode)
-        assert cost.total_cycles >= previous, (dims, cost)
+        assert getattr(cost, monotonic) >= previous, (dims, cost)
         assert cost.total_cycles == cost.compute_cycles + cost.stall_cycles
-        previous = cost.total_cycles
+        assert cost.total_cycles >= cost.compute_cycles
+        previous = getattr(cost, monotonic)
 
 
 def test_operands_that_fit_sram_are_read_once():
@@ -157,8 +161,10 @@ def test_conv_is_im2col_gemm():
     gemm = gemm_cost(EDGE, 2 * 28 * 28, 128, 64 * 9, mode="scalesim")
     assert cost.macs == gemm.macs == 2 * 28 * 28 * 128 * 64 * 9
     assert cost.compute_cycles == gemm.compute_cycles
-    # im2col happens on chip: the ifmap is read at its real size, not 9x inflated.
-    assert cost.bytes_read < gemm.bytes_read
+    # im2col happens on chip: the ifmap is read at its real size, not 9x inflated. (scalesim
+    # mode, like SCALE-Sim's GEMM view, streams the expanded matrix.)
+    realistic = conv_cost(EDGE, **CONV, mode="realistic")
+    assert realistic.bytes_read < gemm_cost(EDGE, 2 * 28 * 28, 128, 64 * 9).bytes_read
 
 
 def test_conv_stride_groups_and_dilation():
@@ -215,5 +221,10 @@ RESNET50 = json.loads((Path(__file__).parent / "scalesim_resnet50_cycles.json").
                          ids=lambda c: "{layer}-{dataflow}-{array[0]}x{array[1]}".format(**c))
 def test_scalesim_mode_matches_scalesim_on_resnet50_layers(case):
     rows, cols = case["array"]
-    sku = EDGE.with_overrides(array_rows=rows, array_cols=cols, dataflow=case["dataflow"])
-    assert gemm_cost(sku, case["M"], case["N"], case["K"], mode="scalesim").compute_cycles == case["cycles"]
+    # SCALE-Sim's stall-free setting of the fixture: 8192 kB SRAMs, 1000 words/cycle per port.
+    sku = EDGE.with_overrides(cores=1, array_rows=rows, array_cols=cols, dataflow=case["dataflow"],
+                              sram_bytes=3 * 8192 * 1024 * 4,
+                              dram_bandwidth_gbps=1000 * 4 * EDGE.clock_ghz)
+    cost = gemm_cost(sku, case["M"], case["N"], case["K"], mode="scalesim")
+    assert cost.compute_cycles == case["cycles"]
+    assert cost.total_cycles == case["cycles"] and cost.stall_cycles == 0

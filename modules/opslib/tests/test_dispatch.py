@@ -130,7 +130,24 @@ def test_custom_operator_from_an_entry_point(tmp_path, monkeypatch):
         sys.modules.pop("my_ops", None)
 
 
-def test_spatial_kernels_are_nchw_elementwise_any_layout():
-    with pytest.raises(npu_opslib.UnsupportedOperator, match="layout NHWC"):
-        npu_opslib.select(SKU, KernelKey("Conv", CONV_SHAPES, layout="NHWC"), CONV_ATTRS)
+def test_spatial_kernels_run_in_both_layouts_and_cost_more_off_the_sku_layout():
+    with pytest.raises(npu_opslib.UnsupportedOperator, match="layout CHWN"):
+        npu_opslib.select(SKU, KernelKey("Conv", CONV_SHAPES, layout="CHWN"), CONV_ATTRS)
     assert npu_opslib.select(SKU, KernelKey("Relu", ((1, 4, 4, 8),), layout="NHWC"), {})
+    nhwc_sku = SKU.with_overrides(layout="NHWC")
+    costs = {(sku.layout, layout): npu_opslib.select(
+        sku, KernelKey("Conv", CONV_SHAPES, layout=layout), CONV_ATTRS).cost.total_cycles
+        for sku in (SKU, nhwc_sku) for layout in ("NCHW", "NHWC")}
+    assert costs["NCHW", "NCHW"] < costs["NCHW", "NHWC"]
+    assert costs["NHWC", "NHWC"] < costs["NHWC", "NCHW"]
+
+
+def test_nhwc_kernel_computes_the_transposed_nchw_result():
+    rng = np.random.default_rng(1)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in CONV_SHAPES)
+    residual = rng.standard_normal((1, 32, 28, 28)).astype(np.float32)
+    (nchw,) = npu_opslib.run_reference("Conv", [x, w, b, residual], CONV_ATTRS, "Add+Relu")
+    (nhwc,) = npu_opslib.run_reference(
+        "Conv", [x.transpose(0, 2, 3, 1), w, b, residual.transpose(0, 2, 3, 1)], CONV_ATTRS,
+        "Add+Relu", layout="NHWC")
+    np.testing.assert_allclose(nhwc, nchw.transpose(0, 2, 3, 1), rtol=1e-6, atol=1e-6)

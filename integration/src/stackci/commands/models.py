@@ -50,6 +50,10 @@ def stack_python(args: argparse.Namespace, module: str = "npu_compiler") -> str:
           arg("--seed", type=int, default=0, help="seed of the generated inputs (default 0)"),
           arg("--atol", type=float, default=1e-4, help="absolute tolerance (default 1e-4)"),
           arg("--rtol", type=float, default=1e-3, help="relative tolerance (default 1e-3)"),
+          arg("--min-cosine", type=float, default=None, metavar="C",
+              help="match by cosine similarity >= C instead of atol/rtol (e.g. 0.99 for int8)"),
+          arg("--explain", action="store_true",
+              help="show what each compiler pass did (nodes before/after, fusions, folds)"),
           arg("--timeout", type=float, default=None, help="seconds before the stack is stopped"),
           *_interpreter_arguments(),
           arg("--json", action="store_true", help="print the result document as JSON")])
@@ -58,12 +62,28 @@ def run_model_command(args: argparse.Namespace) -> int:
 
     document = run_model(stack_python(args), args.model, args.sku, inputs=args.inputs,
                          seed=args.seed, precision=args.precision, atol=args.atol,
-                         rtol=args.rtol, save_outputs=args.save_outputs, timeout=args.timeout)
+                         rtol=args.rtol, save_outputs=args.save_outputs, timeout=args.timeout,
+                         min_cosine=args.min_cosine)
     if args.json:
         print(json.dumps(document, indent=2))
     else:
         _print_run(document)
+        if args.explain:
+            _print_passes(document.get("passes") or [])
     return 0 if document["match"] else 1
+
+
+def _print_passes(passes: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("pass", "nodes before", "nodes after", "seconds", "what it did",
+                  title="compiler passes")
+    for entry in passes:
+        table.add_row(str(entry.get("name")), str(entry.get("nodes_before")),
+                      str(entry.get("nodes_after")), _figure(entry.get("seconds")),
+                      "; ".join(entry.get("changes") or []) or "-")
+    Console().print(table)
 
 
 def _print_run(document: dict) -> None:

@@ -33,7 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="compile MODEL and run it once")
     run.add_argument("model", help="ONNX model file")
     run.add_argument("--sku", required=True, help="SKU name or YAML file")
-    run.add_argument("--precision", default="fp32")
+    run.add_argument("--precision", default="fp32", help="fp32 (default), fp16, bf16 or int8")
+    run.add_argument("--calibration", metavar="FILE.npz",
+                     help="int8 calibration inputs by name (default: seeded random inputs)")
+    run.add_argument("--no-cache", action="store_true",
+                     help="compile afresh (plans are cached in $NPU_PLAN_CACHE or "
+                          "~/.cache/npu-compiler)")
+    run.add_argument("--explain", action="store_true",
+                     help="print what each compiler pass did")
     run.add_argument("--batch", type=int, default=None, help="batch size of the inputs")
     run.add_argument("--inputs", help="npz of input arrays keyed by input name")
     run.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
@@ -44,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("model", help="ONNX model file")
     compile_.add_argument("--sku", required=True, help="SKU name or YAML file")
     compile_.add_argument("--precision", default="fp32")
+    compile_.add_argument("--calibration", metavar="FILE.npz")
     compile_.add_argument("--batch", type=int, default=None)
     compile_.add_argument("--out", required=True, help="directory for plan.json + constants.npz")
     compile_.add_argument("--json", action="store_true", help="print one JSON object")
@@ -63,26 +71,24 @@ def _load_feeds(path: str, plan) -> dict[str, np.ndarray]:
 
 
 def random_feeds(plan, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for spec in plan.inputs:
-        dtype = np.dtype(spec["dtype"])
-        if np.issubdtype(dtype, np.floating):
-            feeds[spec["name"]] = rng.standard_normal(spec["shape"]).astype(dtype)
-        else:
-            feeds[spec["name"]] = np.zeros(spec["shape"], dtype=dtype)
-    return feeds
+    """Standard normal floats; integers (indices, token ids) are 0, valid for any table."""
+    from npu_compiler.quantize import random_feeds as seeded
+
+    return seeded(plan.inputs, seed)
 
 
 def command_run(args) -> dict:
     from npu_driver import load_sku
 
-    from npu_compiler.compile import compile_model
+    from npu_compiler import cache
+    from npu_compiler.compile import compile_cached
     from npu_compiler.engine import Engine
 
     sku = load_sku(args.sku)  # a name or a YAML file: the engine needs the same SKU object
     started = time.perf_counter()
-    plan = compile_model(args.model, sku, precision=args.precision, batch=args.batch)
+    plan, cached = compile_cached(args.model, sku, precision=args.precision, batch=args.batch,
+                                  calibration=args.calibration,
+                                  cache_dir=None if args.no_cache else cache.default_dir())
     compile_s = time.perf_counter() - started
     feeds = _load_feeds(args.inputs, plan) if args.inputs else random_feeds(plan, args.seed)
     started = time.perf_counter()
@@ -103,7 +109,10 @@ def command_run(args) -> dict:
                       "clock_ghz": profile["clock_ghz"],
                       "peak_device_bytes": profile["peak_device_bytes"],
                       "ops": profile["ops"]},
+        "memory": {k: v for k, v in plan.memory.items() if k != "offsets"},
+        "plan_cache": cached,
         "passes": plan.pass_log,
+        "explain": bool(args.explain),
     }
 
 
@@ -111,7 +120,8 @@ def command_compile(args) -> dict:
     from npu_compiler.compile import compile_model
 
     started = time.perf_counter()
-    plan = compile_model(args.model, args.sku, precision=args.precision, batch=args.batch)
+    plan = compile_model(args.model, args.sku, precision=args.precision, batch=args.batch,
+                         calibration=args.calibration)
     compile_s = time.perf_counter() - started
     out = plan.save(args.out)
     return {"model": str(args.model), "sku": plan.sku, "precision": plan.precision,
@@ -129,6 +139,30 @@ def _human(result: dict) -> str:
              f"{sim['peak_device_bytes']} bytes; compile {result['compile_s']:.2f} s, "
              f"run {result['run_s']:.2f} s"]
     lines += [f"  output {o['name']}: {o['shape']} {o['dtype']}" for o in result["outputs"]]
+    memory = result.get("memory") or {}
+    if memory:
+        lines.append(f"  memory plan: {memory['arena_bytes']}-byte arena for intermediates "
+                     f"({memory['unplanned_bytes']} without reuse), peak {memory['peak_bytes']}"
+                     f" bytes; plan cache {result.get('plan_cache')}")
+    if result.get("explain"):
+        lines.append(explain_table(result["passes"]))
+    return "\n".join(lines)
+
+
+def explain_table(pass_log: list[dict]) -> str:
+    """What each pass did, one row per pass: nodes before and after, and its notes."""
+    rows = [("pass", "nodes", "ms", "what it did")]
+    for entry in pass_log:
+        rows.append((entry["name"], f"{entry['nodes_before']} -> {entry['nodes_after']}",
+                     f"{1000 * entry.get('seconds', 0):.1f}",
+                     "; ".join(entry.get("changes") or []) or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths))
+                     + "  " + row[3])
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 11)
     return "\n".join(lines)
 
 

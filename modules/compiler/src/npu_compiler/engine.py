@@ -1,5 +1,7 @@
-"""The executor of a plan on the simulated NPU: weights uploaded once, each run feeds inputs,
-launches the selected kernels in order and frees every intermediate after its last use."""
+"""The executor of a plan on the simulated NPU: weights uploaded once, each run feeds inputs
+and launches the selected kernels in order. Intermediates live in one arena at the offsets of
+the plan's memory plan; a plan without one gets a buffer per intermediate, held to the end of
+the run (no reuse: that is the memory planning pass's job)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,19 @@ from npu_runtime import Context
 from npu_compiler.errors import InputError
 from npu_compiler.passes import ONNX_LAYOUT
 from npu_compiler.plan import Plan
+
+
+class ArenaSlice:
+    """A value at its offset in the arena: what kernels read and write like a DeviceArray."""
+
+    def __init__(self, arena, offset: int, shape, dtype, name: str):
+        self.arena, self.offset, self.name = arena, offset, name
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def view(self) -> np.ndarray:
+        raw = self.arena.view()[self.offset: self.offset + self.nbytes]
+        return raw.view(self.dtype).reshape(self.shape)
 
 
 class Engine:
@@ -25,8 +40,9 @@ class Engine:
     def _prepare(self, step: dict):
         attrs = self.plan.step_attrs(step)
         shapes = tuple(tuple(self.plan.values[name]["shape"]) for name in step["inputs"] if name)
-        key = npu_opslib.KernelKey(step["op_type"], shapes, self.plan.precision, ONNX_LAYOUT,
-                                   step["fusion"])
+        key = npu_opslib.KernelKey(step["op_type"], shapes,
+                                   step.get("precision", self.plan.precision),
+                                   step.get("layout", ONNX_LAYOUT), step["fusion"])
         if self.ctx.sku.name == self.plan.sku:
             # The plan's own choice, costed on this SKU.
             kernel = npu_opslib.get_kernel(step["op_type"])()
@@ -47,6 +63,8 @@ class Engine:
                 if name:
                     last[name] = index
         frees: list[list[str]] = [[] for _ in self.plan.steps]
+        if not self.plan.memory:
+            return frees  # no plan, no reuse: everything is released at the end of the run
         for name, index in last.items():
             if name not in keep:
                 frees[index].append(name)
@@ -80,22 +98,31 @@ class Engine:
         live = dict(self.weights)
         for name, array in feeds.items():
             live[name] = ctx.to_device(array, name=name)
+        offsets = self.plan.memory.get("offsets", {})
+        arena = ctx.alloc((max(self.plan.memory.get("arena_bytes", 0), 1),), np.uint8,
+                          name="arena") if offsets else None
         ops = []
         for (step, selection, attrs), dead in zip(self.steps, self._frees):
             for name in step["outputs"]:
                 if name:
                     value = self.plan.values[name]
-                    live[name] = ctx.alloc(value["shape"], value["dtype"], name=name)
+                    live[name] = ArenaSlice(arena, offsets[name], value["shape"],
+                                            value["dtype"], name) if name in offsets else \
+                        ctx.alloc(value["shape"], value["dtype"], name=name)
             record = npu_opslib.launch(
                 ctx, selection, [live[n] if n else None for n in step["inputs"]],
                 [live[n] for n in step["outputs"] if n], attrs, name=step["name"])
             ops.append(_op_profile(step, selection, record))
             for name in dead:
-                ctx.free(live.pop(name))
+                buffer = live.pop(name)
+                if not isinstance(buffer, ArenaSlice):
+                    ctx.free(buffer)
         outputs = {spec["name"]: ctx.to_host(live[spec["name"]]) for spec in self.plan.outputs}
         for name, darr in live.items():  # the outputs, and any input no step reads
-            if name not in self.weights:
+            if name not in self.weights and not isinstance(darr, ArenaSlice):
                 ctx.free(darr)
+        if arena is not None:
+            ctx.free(arena)
         end_cycle = ctx.synchronize()
         profile = ctx.profile()
         profile["launches"] = profile["launches"][first_record:]
@@ -103,6 +130,9 @@ class Engine:
         profile["latency_us"] = ctx.timeline.cycles_to_us(end_cycle - start_cycle)
         profile["clock_ghz"] = ctx.sku.clock_ghz
         profile["ops"] = ops
+        if self.plan.memory:
+            profile["arena_bytes"] = self.plan.memory["arena_bytes"]
+            profile["planned_peak_bytes"] = self.plan.memory["peak_bytes"]
         return outputs, profile
 
 
@@ -110,6 +140,7 @@ def _op_profile(step: dict, selection, record) -> dict:
     cost = selection.cost
     return {"name": step["name"], "op_type": step["op_type"], "kernel": selection.kernel.name,
             "fusion": step["fusion"], "config": selection.config.name,
+            "precision": selection.key.precision, "layout": selection.key.layout,
             "cycles": record.end_cycle - record.start_cycle, "macs": cost.macs,
             "bytes_read": cost.bytes_read, "bytes_written": cost.bytes_written,
             "unit": selection.kernel.unit, "array_utilization": cost.array_utilization}

@@ -37,6 +37,8 @@ class Node:
     kernel: str = ""
     config: dict = field(default_factory=dict)
     cost: dict = field(default_factory=dict)
+    layout: str = "NCHW"  # of input 0 / output 0 of layout-sensitive kernels
+    precision: str = ""  # set by lower_precision; "" runs at fp32
 
     @property
     def fusion_name(self) -> str:
@@ -59,10 +61,25 @@ class Graph:
     source: str = ""
     sku: Any = None
     precision: str = "fp32"
+    calibration: list[dict] = field(default_factory=list)  # feeds for int8 calibration
+    memory: dict = field(default_factory=dict)  # the memory plan (arena offsets, peak)
     notes: list[str] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)  # what the running pass did, as numbers
 
-    def note(self, message: str) -> None:
+    def note(self, message: str, **facts) -> None:
+        """Record what the running pass did: a sentence, and the same as numbers."""
         self.notes.append(message)
+        for name, value in facts.items():
+            if isinstance(value, dict):
+                merged = self.facts.setdefault(name, {})
+                for key, count in value.items():
+                    merged[key] = merged.get(key, 0) + count
+            else:
+                self.facts[name] = self.facts.get(name, 0) + value \
+                    if isinstance(value, (int, float)) else value
+
+    def node_precision(self, node: "Node") -> str:
+        return node.precision or "fp32"
 
     def value(self, name: str) -> Value:
         if name not in self.values:

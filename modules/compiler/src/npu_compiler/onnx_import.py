@@ -15,6 +15,8 @@ from npu_compiler.ir import Graph, Node, Value
 # Operators whose semantics changed with the opset; the importer states the old ones with
 # attributes opslib's kernels understand.
 COERCED_SOFTMAX_BEFORE = 13
+COERCED_2D_OPS = ("Softmax", "LogSoftmax", "Hardmax")  # flattened to 2-D before opset 13
+RESIZE_ROI_SINCE = 11  # Resize-10 takes (X, scales); later ones (X, roi, scales, sizes)
 
 
 def load_model(model) -> tuple[onnx.ModelProto, str]:
@@ -112,8 +114,24 @@ def import_model(model, *, batch: int | None = None) -> Graph:
 
 def _node(node: onnx.NodeProto, index: int, opset: int) -> Node:
     attrs = {a.name: _attribute(a) for a in node.attribute}
-    if node.op_type == "Softmax" and opset < COERCED_SOFTMAX_BEFORE:
+    inputs, outputs = list(node.input), list(node.output)
+    if node.op_type in COERCED_2D_OPS and opset < COERCED_SOFTMAX_BEFORE:
         attrs.setdefault("axis", 1)
         attrs["coerce_2d"] = 1
-    return Node(name=node.name or f"{node.op_type}_{index}", op_type=node.op_type,
-                inputs=list(node.input), outputs=list(node.output), attrs=attrs)
+    elif node.op_type == "Split" and "split" not in attrs and (
+            len(inputs) < 2 or not inputs[1]):
+        # Without sizes a Split makes one equal part per output.
+        attrs.setdefault("num_outputs", len(outputs))
+    elif node.op_type == "Resize" and opset < RESIZE_ROI_SINCE:
+        inputs = [inputs[0], "", inputs[1]]
+        attrs.setdefault("coordinate_transformation_mode", "asymmetric")
+        attrs.setdefault("nearest_mode", "floor")
+    elif node.op_type == "MaxPool" and len(outputs) > 1 and outputs[1]:
+        attrs["with_indices"] = 1  # the argmax is only computed when someone reads it
+    name = node.name or f"{node.op_type}_{index}"
+    # An omitted output before a used one still has a position: name it, so every output
+    # keeps its place (kernels return their outputs in order).
+    last = max((i for i, o in enumerate(outputs) if o), default=-1)
+    outputs = [o or f"{name}/unused_output_{i}" if i < last else o
+               for i, o in enumerate(outputs)]
+    return Node(name=name, op_type=node.op_type, inputs=inputs, outputs=outputs, attrs=attrs)

@@ -29,9 +29,15 @@ DEFAULT_PIPELINE = [
     "dead_code",
     "fold_batchnorm",
     "fold_channel_affine",
-    "fuse_epilogues",
+    "fuse_layernorm",
+    "fuse_gelu",
+    "fuse_attention",
+    "assign_layout",
+    "fuse_epilogues",  # conv/matmul + bias + activation (and residual Add)
     "dead_code",
+    "lower_precision",
     "select_kernels",
+    "plan_memory",
 ]
 
 
@@ -52,12 +58,12 @@ def run_pipeline(graph: Graph, pipeline=None) -> tuple[Graph, list[dict]]:
         if name not in PASSES:
             raise CompileError(f"unknown compiler pass {name!r} (known: {', '.join(PASSES)})")
         before = len(graph.nodes)
-        graph.notes = []
+        graph.notes, graph.facts = [], {}
         started = time.perf_counter()
         graph = PASSES[name](graph)
         entry = {"name": name, "nodes_before": before, "nodes_after": len(graph.nodes),
                  "seconds": round(time.perf_counter() - started, 6),
-                 "changes": list(graph.notes)}
+                 "changes": list(graph.notes), "facts": dict(graph.facts)}
         log.info("pass %s: %d -> %d nodes; %s", name, before, len(graph.nodes),
                  "; ".join(graph.notes) or "no change")
         pass_log.append(entry)
@@ -151,7 +157,8 @@ def constant_folding(graph: Graph) -> Graph:
         folded[node.op_type] += 1
     graph.nodes = kept
     if folded:
-        graph.note(f"folded {sum(folded.values())} nodes ({_summary(folded)})")
+        graph.note(f"folded {sum(folded.values())} nodes ({_summary(folded)})",
+                   folded=dict(folded))
     return graph
 
 
@@ -216,7 +223,8 @@ def dead_code(graph: Graph) -> Graph:
     for name in unused:
         del graph.constants[name]
     if removed:
-        graph.note(f"removed {sum(removed.values())} dead nodes ({_summary(removed)})")
+        graph.note(f"removed {sum(removed.values())} dead nodes ({_summary(removed)})",
+                   removed=dict(removed))
     if unused:
         graph.note(f"dropped {len(unused)} unused constants")
     return graph
@@ -279,7 +287,8 @@ def fold_batchnorm(graph: Graph) -> Graph:
         producers = graph.producers()
         folded += 1
     if folded:
-        graph.note(f"folded {folded} BatchNormalization into Conv")
+        graph.note(f"folded {folded} BatchNormalization into Conv",
+                   folded={"BatchNormalization": folded})
     return graph
 
 
@@ -311,8 +320,8 @@ def fold_channel_affine(graph: Graph) -> Graph:
             if const is None or first is None or _sole_consumer(graph, data) is not node:
                 continue
             shape = graph.value(data).shape
-            if graph.value(node.outputs[0]).shape != shape or shape is None:
-                continue  # the constant would broadcast the output bigger
+            if graph.value(node.outputs[0]).shape != shape or shape is None or len(shape) < 2:
+                continue  # the constant would broadcast the output bigger, or there's no channel
             vector = _channel_vector(graph.constants[const], shape, shape[1])
             if vector is None or not _fold_affine(graph, first, node.op_type, vector):
                 continue
@@ -321,7 +330,8 @@ def fold_channel_affine(graph: Graph) -> Graph:
             changed = True
             break
     if folded:
-        graph.note(f"folded {sum(folded.values())} per-channel ops ({_summary(folded)})")
+        graph.note(f"folded {sum(folded.values())} per-channel ops ({_summary(folded)})",
+                   folded=dict(folded))
     return graph
 
 
@@ -353,6 +363,8 @@ def _epilogue_of(graph: Graph, producer: Node, consumer: Node) -> tuple[str, lis
     out = producer.outputs[0]
     op = consumer.op_type
     if op in ("Relu", "Sigmoid", "Tanh"):
+        return op, [], {}
+    if op == "Gelu" and consumer.attrs.get("approximate", "none") == "none":
         return op, [], {}
     if op == "LeakyRelu":
         return op, [], {"alpha": float(consumer.attrs.get("alpha", 0.01))}
@@ -404,12 +416,13 @@ def fuse_epilogues(graph: Graph) -> Graph:
         if producer.fusion:
             fused[f"{producer.op_type}+{producer.fusion_name}"] += 1
     if fused:
-        graph.note(f"fused {sum(fused.values())} nodes ({_summary(fused)})")
+        graph.note(f"fused {sum(fused.values())} nodes ({_summary(fused)})",
+                   fusions=dict(fused))
     return graph
 
 
 # ------------------------------------------------------------------------ kernel selection
-# Activations stay in ONNX's layout until a layout pass exists.
+# ONNX's layout; assign_layout may put spatial kernels in the SKU's (node.layout).
 ONNX_LAYOUT = "NCHW"
 
 
@@ -423,8 +436,8 @@ def kernel_key(graph: Graph, node: Node) -> npu_opslib.KernelKey:
             raise CompileError(f"shape of value {name!r} (input of {node.describe()}) is "
                                "unknown after shape inference")
         shapes.append(shape)
-    return npu_opslib.KernelKey(node.op_type, tuple(shapes), graph.precision, ONNX_LAYOUT,
-                                node.fusion_name)
+    return npu_opslib.KernelKey(node.op_type, tuple(shapes), graph.node_precision(node),
+                                node.layout, node.fusion_name)
 
 
 def kernel_attrs(node: Node) -> dict:
@@ -453,5 +466,10 @@ def select_kernels(graph: Graph) -> Graph:
         tried += selection.candidates
     cycles = sum(node.cost["total_cycles"] for node in graph.nodes)
     graph.note(f"selected {len(graph.nodes)} kernels from {tried} candidate configurations; "
-               f"modelled {cycles} cycles")
+               f"modelled {cycles} cycles", kernels=len(graph.nodes), candidates=tried,
+               modelled_cycles=cycles)
     return graph
+
+
+# The passes of their own modules register themselves on import.
+from npu_compiler import fusion, layout, memory, quantize  # noqa: E402,F401

@@ -50,6 +50,9 @@ class Plan:
     constants: dict[str, np.ndarray] = field(default_factory=dict)
     pass_log: list[dict] = field(default_factory=list)
     values: dict[str, dict] = field(default_factory=dict)  # name -> {shape, dtype}
+    # The memory plan: {arena_bytes, offsets: {value: byte offset}, unplanned_bytes,
+    # weight_bytes, io_bytes, peak_bytes}; empty when the pipeline did not plan memory.
+    memory: dict = field(default_factory=dict)
     format: str = FORMAT
 
     @classmethod
@@ -60,7 +63,8 @@ class Plan:
 
         steps = [{"name": n.name, "op_type": n.op_type, "fusion": n.fusion_name,
                   "kernel": n.kernel, "config": n.config, "inputs": list(n.inputs),
-                  "outputs": list(n.outputs), "attrs": _encode(kernel_attrs(n))}
+                  "outputs": list(n.outputs), "attrs": _encode(kernel_attrs(n)),
+                  "layout": n.layout, "precision": graph.node_precision(n)}
                  for n in graph.nodes]
         used = {name for n in graph.nodes for name in n.inputs} | set(graph.outputs)
         values = {}
@@ -72,13 +76,13 @@ class Plan:
                    precision=graph.precision, inputs=[describe(n) for n in graph.inputs],
                    outputs=[describe(n) for n in graph.outputs], steps=steps,
                    constants={k: v for k, v in graph.constants.items() if k in used},
-                   pass_log=pass_log, values=values)
+                   pass_log=pass_log, values=values, memory=graph.memory)
 
     def to_json(self) -> str:
         doc = {"format": self.format, "model": self.model, "sku": self.sku,
                "precision": self.precision, "inputs": self.inputs, "outputs": self.outputs,
                "steps": self.steps, "values": self.values, "pass_log": self.pass_log,
-               "constants": sorted(self.constants)}
+               "memory": self.memory, "constants": sorted(self.constants)}
         return json.dumps(doc, indent=1)
 
     @classmethod
@@ -93,7 +97,8 @@ class Plan:
         return cls(model=doc["model"], sku=doc["sku"], precision=doc["precision"],
                    inputs=doc["inputs"], outputs=doc["outputs"], steps=doc["steps"],
                    constants=constants, pass_log=doc.get("pass_log", []),
-                   values=doc.get("values", {}), format=doc["format"])
+                   values=doc.get("values", {}), memory=doc.get("memory", {}),
+                   format=doc["format"])
 
     def step_attrs(self, step: dict) -> dict:
         return _decode(step["attrs"])
@@ -124,6 +129,14 @@ class Plan:
             raise ModelLoadError(f"cannot read plan {directory}: {exc}") from None
 
 
-def check_precision(precision: str) -> None:
-    if precision != "fp32":
-        raise UnsupportedPrecision(f"precision {precision!r} is not supported yet (supported: fp32)")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+
+
+def check_precision(precision: str, sku=None) -> None:
+    if precision not in PRECISIONS:
+        raise UnsupportedPrecision(f"precision {precision!r} is not supported "
+                                   f"(supported: {', '.join(PRECISIONS)})")
+    offered = getattr(sku, "precisions", None)
+    if offered is not None and precision not in offered:
+        raise UnsupportedPrecision(f"SKU {sku.name} does not run {precision} "
+                                   f"(it offers {', '.join(offered)})")

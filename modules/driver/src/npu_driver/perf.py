@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from . import scalesim_memory
 from .errors import DriverError
+from .scalesim_memory import MemoryConfig
 from .sku import SKU
 
 MODES = ("scalesim", "realistic")
@@ -65,7 +67,9 @@ class Cost:
     tile: Tile | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        # Called for every launch's profile: plain attribute reads, not dataclasses.asdict (which
+        # deep-copies every field and was a tenth of a small model's run time).
+        data = {name: getattr(self, name) for name in _COST_FIELDS}
         data["tile"] = None if self.tile is None else [self.tile.m, self.tile.n, self.tile.k]
         return data
 
@@ -101,6 +105,9 @@ class Cost:
         if other == 0:
             return self
         return NotImplemented
+
+
+_COST_FIELDS = tuple(field.name for field in dataclasses.fields(Cost))
 
 
 # --------------------------------------------------------------------------- the systolic array
@@ -220,7 +227,8 @@ class _Plan:
     elements_read: int
     elements_written: int
     folds: int
-    tile: Tile
+    tile: Tile | None
+    simulated_total: int = 0  # scalesim mode: SCALE-Sim's total from its memory simulation
 
 
 def _share_compute(sku: SKU, share: _Share, tile: Tile, multiplier: int, mode: str) -> tuple[int, int]:
@@ -259,7 +267,7 @@ def _plan(sku: SKU, shares: list[tuple[int, _Share]], tile: Tile, precision: str
 
 def _plan_total(plan: _Plan, mode: str) -> int:
     if mode == "scalesim":
-        return max(plan.compute_cycles, plan.memory_cycles)
+        return plan.simulated_total
     steady_memory = plan.memory_cycles - plan.exposed_cycles
     return max(plan.compute_cycles, steady_memory) + plan.exposed_cycles
 
@@ -291,6 +299,8 @@ def _best_plan(sku: SKU, batch: int, M: int, N: int, K: int, precision: str, mod
                tile: Tile | None, a_fraction: float) -> _Plan:
     """The fastest split over cores and (unless given) SRAM tile; ties go to less DRAM traffic,
     then to less array time (which leaves the most slack when sharing DRAM bandwidth)."""
+    if mode == "scalesim":
+        return _scalesim_plan(sku, batch, M, N, K, precision)
     element_bytes = sku.element_bytes(precision)
     best, best_key = None, None
     for shares in _splits(sku.cores, batch, M, N, K).values():
@@ -306,6 +316,70 @@ def _best_plan(sku: SKU, batch: int, M: int, N: int, K: int, precision: str, mod
             if best_key is None or key < best_key:
                 best, best_key = plan, key
     return best
+
+
+# --------------------------------------------------------------------------- scalesim mode
+
+def scalesim_memory_config(sku: SKU, precision: str = "fp32") -> MemoryConfig:
+    """The SCALE-Sim memory parameters that scalesim mode uses for one core of `sku`.
+
+    SCALE-Sim counts in words; here a word is one element of `precision` (packed `multiplier`
+    to a word when the precision runs faster than fp32, so that a word is what one PE consumes per
+    cycle). One core's SRAM is split in three equal parts (ifmap, filter, ofmap) and every port
+    gets the core's share of the DRAM bandwidth: SCALE-Sim's USER `Bandwidth` is per port.
+    """
+    word_bytes = sku.element_bytes(precision) * sku.multiplier(precision)
+    sram_words = sku.sram_bytes // 3 // word_bytes
+    bandwidth = int(sku.dram_bytes_per_cycle / sku.cores // word_bytes)
+    if sram_words < 2 or bandwidth < 1:
+        raise DriverError(
+            f"SKU {sku.name}: scalesim mode needs at least 2 words of SRAM per operand and 1 word "
+            f"per cycle of DRAM bandwidth per core at {precision}, got {sram_words} and "
+            f"{sku.dram_bytes_per_cycle / sku.cores / word_bytes:g}")
+    return MemoryConfig(sram_words, sram_words, sram_words, bandwidth)
+
+
+def _scalesim_plan(sku: SKU, batch: int, M: int, N: int, K: int, precision: str) -> _Plan:
+    """SCALE-Sim's accounting: the busiest core's share runs fold after fold, its SRAMs refilled
+    as SCALE-Sim's memory system does (see scalesim_memory); batches run one after another."""
+    multiplier = sku.multiplier(precision)
+    splits = _splits(sku.cores, batch, M, N, K).values()
+    shares = min(splits, key=lambda s: max(
+        _share_compute(sku, share, Tile(share.m, share.n, share.k), multiplier, "scalesim")[0]
+        for _, share in s))
+    compute = total = folds = reads = writes = 0
+    for cores, share in shares:
+        share_cycles, share_folds = _share_compute(
+            sku, share, Tile(share.m, share.n, share.k), multiplier, "scalesim")
+        run = _scalesim_memory(sku, share, precision)
+        compute = max(compute, share_cycles)
+        total = max(total, run.total_cycles * share.batches)
+        folds += cores * share_folds
+        reads += cores * share.batches * run.words_read * multiplier
+        writes += cores * share.batches * run.words_written * multiplier
+    # Three ports (ifmap, filter, ofmap), each with the bandwidth, as SCALE-Sim has them.
+    memory = math.ceil(_dram_cycles(sku, (reads + writes) * sku.element_bytes(precision)) / 3)
+    return _Plan(compute, memory, 0, reads, writes, folds, None, simulated_total=total)
+
+
+def _scalesim_memory(sku: SKU, share: _Share, precision: str) -> scalesim_memory.MemoryRun:
+    multiplier = sku.multiplier(precision)
+    m, n, k = share.m, share.n, share.k
+    # The streamed dimension shrinks by the precision multiplier, as in the compute cycles.
+    if sku.dataflow == "os":
+        k = math.ceil(k / multiplier)
+    elif sku.dataflow == "ws":
+        m = math.ceil(m / multiplier)
+    else:
+        n = math.ceil(n / multiplier)
+    return _simulate(sku.dataflow, sku.array_rows, sku.array_cols, m, n, k,
+                     scalesim_memory_config(sku, precision))
+
+
+@lru_cache(maxsize=1024)
+def _simulate(dataflow: str, rows: int, cols: int, m: int, n: int, k: int,
+              config: MemoryConfig) -> scalesim_memory.MemoryRun:
+    return scalesim_memory.simulate(dataflow, rows, cols, m, n, k, config)
 
 
 def _matmul_cost(sku: SKU, batch: int, M: int, N: int, K: int, precision: str, mode: str,
@@ -327,7 +401,8 @@ def _matmul_cost(sku: SKU, batch: int, M: int, N: int, K: int, precision: str, m
         macs=macs,
         bytes_read=plan.elements_read * element_bytes,
         bytes_written=plan.elements_written * element_bytes,
-        sram_bytes=plan.tile.sram_bytes(element_bytes),
+        sram_bytes=(plan.tile.sram_bytes(element_bytes) if plan.tile is not None
+                    else min(sku.sram_bytes, 2 * (M * K + K * N + M * N) * element_bytes)),
         array_utilization=macs / peak_macs if peak_macs else 0.0,
         dram_utilization=plan.memory_cycles / total if total else 0.0,
         folds=plan.folds,

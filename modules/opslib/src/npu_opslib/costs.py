@@ -36,3 +36,10 @@ def gemm(sku, precision, M, N, K, *, batch=1, config=None):
 def conv(sku, precision, *, config=None, **geometry):
     return _perf().conv_cost(sku, precision=precision, tile=tile(config),
                              **{k: int(v) for k, v in geometry.items()})
+
+
+def relayout(sku, precision, elements):
+    """Converting `elements` between NCHW and NHWC on the fly: each is read and written once
+    through the vector unit."""
+    nbytes = int(elements) * itemsize(precision)
+    return vector(sku, precision, elements, 1, bytes_read=nbytes, bytes_written=nbytes)

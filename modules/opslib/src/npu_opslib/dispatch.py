@@ -68,10 +68,11 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def run_reference(op_type: str, inputs, attrs: dict | None = None,
-                  fusion: str = "") -> tuple[np.ndarray, ...]:
+def run_reference(op_type: str, inputs, attrs: dict | None = None, fusion: str = "", *,
+                  layout: str = "NCHW", precision: str = "fp32") -> tuple[np.ndarray, ...]:
     """The functional result of one op (no device, no cost)."""
-    return get_kernel(op_type)().run(list(inputs), attrs or {}, fusion)
+    return get_kernel(op_type)().run(list(inputs), attrs or {}, fusion, layout=layout,
+                                     precision=precision)
 
 
 def launch(ctx, selection: Selection, inputs, outputs, attrs: dict | None = None, *,
@@ -79,11 +80,12 @@ def launch(ctx, selection: Selection, inputs, outputs, attrs: dict | None = None
     """Run the selected kernel on the device storage of `inputs` into `outputs` (None stands
     for an omitted optional input), timed on the stream with the selection's cost."""
     kernel = selection.kernel
-    fusion = selection.key.fusion if selection.key else ""
+    key = selection.key or KernelKey(kernel.op_type, ())
 
     def work():
         arrays = [None if d is None else d.view() for d in inputs]
-        results = kernel.run(arrays, attrs or {}, fusion)
+        results = kernel.run(arrays, attrs or {}, key.fusion, layout=key.layout,
+                             precision=key.precision)
         for out, result in zip(outputs, results):
             target = out.view()
             if target.shape != np.shape(result):
@@ -92,6 +94,7 @@ def launch(ctx, selection: Selection, inputs, outputs, attrs: dict | None = None
                                   f"{tuple(np.shape(result))}")
             target[...] = result
 
-    args = {"op_type": kernel.op_type, "kernel": kernel.name, "fusion": fusion,
-            "config": selection.config.name}
+    args = {"op_type": kernel.op_type, "kernel": kernel.name, "fusion": key.fusion,
+            "config": selection.config.name, "precision": key.precision,
+            "layout": key.layout}
     return ctx.launch(name or kernel.op_type, work, selection.cost, stream=stream, args=args)

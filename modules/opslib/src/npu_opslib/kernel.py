@@ -81,6 +81,34 @@ def _sigmoid(y):
     return 1.0 / (1.0 + np.exp(-y))
 
 
+def erf(x):
+    """erf in float64 to ~1e-15 (numpy has none; a per-element math.erf is far too slow for
+    transformer activations): the Maclaurin series near 0, a continued fraction of erfc
+    beyond, which converge fast in their own ranges."""
+    x = np.asarray(x, dtype=np.float64)
+    a = np.abs(x)
+    small = a < 2.0
+    xs = np.where(small, a, 0.0)
+    term = xs.copy()
+    total = xs.copy()
+    for n in range(1, 40):  # sum (-1)^n x^(2n+1) / (n! (2n+1)), converges by n ~ 35 at x=2
+        term = -term * xs * xs / n
+        total += term / (2 * n + 1)
+    series = total * (2.0 / np.sqrt(np.pi))
+    xl = np.where(small, 2.0, a)
+    fraction = np.zeros_like(xl)
+    for k in range(60, 0, -1):  # erfc(x) = exp(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + ...)))
+        fraction = (k / 2.0) / (xl + fraction)
+    tail = 1.0 - np.exp(-xl * xl) / np.sqrt(np.pi) / (xl + fraction)
+    return np.sign(x) * np.where(small, series, tail)
+
+
+def gelu(y):
+    """GELU, exact (erf) form: what BERT and GPT-2 exports spell as Div/Erf/Add/Mul/Mul."""
+    return (0.5 * y * (1.0 + erf(np.asarray(y, dtype=np.float64) / np.sqrt(2.0)))).astype(
+        np.asarray(y).dtype)
+
+
 EPILOGUES: dict[str, Epilogue] = {
     "Relu": Epilogue(0, lambda y: np.maximum(y, 0)),
     "LeakyRelu": Epilogue(0, lambda y, alpha=0.01: np.where(y >= 0, y, y * alpha)),
@@ -89,15 +117,23 @@ EPILOGUES: dict[str, Epilogue] = {
     "Tanh": Epilogue(0, lambda y: np.tanh(y), ops_per_element=4),
     "Add": Epilogue(1, lambda y, other: y + other),
     "Mul": Epilogue(1, lambda y, other: y * other),
+    "Gelu": Epilogue(0, gelu, ops_per_element=8),
 }
 
 EPILOGUE_ATTRS = "epilogue_attrs"
 """Attribute holding one dict of attributes per epilogue op (e.g. LeakyRelu's alpha)."""
 
+INT8_SCALES = "int8_scales"
+"""Attribute holding the per-tensor int8 scales of a matrix kernel's operands (int8 keys)."""
+
+LAYOUTS = ("NCHW", "NHWC")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
+
 
 def split_attrs(attrs: dict, fusion: str) -> tuple[dict, list[dict]]:
     """The op's own attributes, and one attribute dict per epilogue op."""
-    own = {k: v for k, v in attrs.items() if k != EPILOGUE_ATTRS}
+    own = {k: v for k, v in attrs.items() if k not in (EPILOGUE_ATTRS, INT8_SCALES)}
     ops = fusion.split("+") if fusion else []
     per_op = list(attrs.get(EPILOGUE_ATTRS) or [{} for _ in ops])
     if len(per_op) != len(ops):
@@ -109,11 +145,29 @@ class Kernel:
     """Base of all kernels. Subclasses set `op_type` and implement `_run` (and `cost`)."""
 
     op_type: ClassVar[str] = ""
-    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    # Float kernels run at every float precision (operands and results rounded to it, the
+    # arithmetic in float32 as the vector unit and the array's accumulators do); int8 is for
+    # matrix kernels (the array), whose operands are quantized (see `run`).
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16")
     layouts: ClassVar[tuple[str, ...]] = ("any",)  # spatial kernels narrow this
     fusions: ClassVar[tuple[str, ...]] = ("",)
     unit: ClassVar[str] = "vector"
     ops_per_element: ClassVar[int] = 1
+    # int8 matrix kernels: how many leading inputs are int8 operands (one scale each), and
+    # which input, if any, is a bias added in the int32 accumulator.
+    int8_operands: ClassVar[int] = 2
+    int8_bias: ClassVar[int | None] = 2
+
+    @classmethod
+    def supported_precisions(cls) -> tuple[str, ...]:
+        if cls.unit == "array" and "int8" not in cls.precisions and "fp32" in cls.precisions:
+            return cls.precisions + ("int8",)
+        return cls.precisions
+
+    @classmethod
+    def layout_sensitive(cls) -> bool:
+        """Whether input 0 and output 0 are activations laid out as NCHW or NHWC."""
+        return "any" not in cls.layouts
 
     @property
     def name(self) -> str:
@@ -123,14 +177,27 @@ class Kernel:
     def _run(self, *inputs: np.ndarray, **attrs) -> tuple[np.ndarray, ...]:
         raise NotImplementedError
 
-    def run(self, inputs, attrs: dict | None = None, fusion: str = "") -> tuple[np.ndarray, ...]:
-        """`_run` then the epilogue ops of `fusion`; epilogue inputs follow the op's own."""
+    def run(self, inputs, attrs: dict | None = None, fusion: str = "", *,
+            layout: str = "NCHW", precision: str = "fp32") -> tuple[np.ndarray, ...]:
+        """`_run` then the epilogue ops of `fusion`; epilogue inputs follow the op's own.
+
+        `layout` NHWC: input 0 and output 0 of a layout-sensitive kernel are NHWC (the
+        epilogue operands too). `precision`: what the hardware would compute (see
+        `_compute`)."""
         own_attrs, epilogue_attrs = split_attrs(attrs or {}, fusion)
         ops = fusion.split("+") if fusion else []
         n_extra = sum(self._epilogue(op).extra_inputs for op in ops)
         own_inputs = list(inputs[: len(inputs) - n_extra])
         extra = list(inputs[len(inputs) - n_extra:])
-        outputs = self._run(*own_inputs, **own_attrs)
+        nhwc = layout == "NHWC" and self.layout_sensitive() and np.ndim(own_inputs[0]) == 4
+        if nhwc:
+            # The functional result of an NHWC kernel equals the NCHW one transposed; the
+            # cost model is where the layouts differ.
+            own_inputs[0] = np.transpose(own_inputs[0], TO_NCHW)
+        outputs = self._compute(own_inputs, own_attrs, precision,
+                                (attrs or {}).get(INT8_SCALES))
+        if nhwc:
+            outputs = (np.ascontiguousarray(np.transpose(outputs[0], TO_NHWC)),) + outputs[1:]
         if not ops:
             return outputs
         y = outputs[0]
@@ -139,7 +206,36 @@ class Kernel:
             epilogue = self._epilogue(op)
             operands, extra = extra[: epilogue.extra_inputs], extra[epilogue.extra_inputs:]
             y = epilogue.apply(y, *operands, **op_attrs)
-        return (np.asarray(y, dtype=dtype),) + tuple(outputs[1:])
+        return (_rounded(np.asarray(y, dtype=dtype), precision),) + tuple(outputs[1:])
+
+    def _compute(self, inputs: list, attrs: dict, precision: str, scales) -> tuple:
+        """`_run` as the hardware computes it at `precision`: fp16/bf16 operands and results
+        rounded to the format; int8 matrix operands quantized with their per-tensor `scales`
+        and accumulated exactly in integers (int32 on the array), then rescaled."""
+        if precision == "int8" and self.unit == "array":
+            if not scales or len(scales) != self.int8_operands:
+                raise KernelError(f"{self.op_type}: int8 needs {self.int8_operands} operand "
+                                  f"scales in attribute {INT8_SCALES!r} (got {scales!r})")
+            return self._run_int8(inputs, attrs, [float(s) for s in scales])
+        if precision in ("fp16", "bf16"):
+            inputs = [_rounded(x, precision) for x in inputs]
+            return tuple(_rounded(y, precision) for y in self._run(*inputs, **attrs))
+        return self._run(*inputs, **attrs)
+
+    def _run_int8(self, inputs: list, attrs: dict, scales: list[float]) -> tuple:
+        """Operands as int8, bias as int32 at the product scale, `_run` on the integers in
+        float64 (exact for every int32 accumulator), the result rescaled to float32."""
+        from npu_driver.precision import quantize_int8
+
+        operands = [x if np.asarray(x).dtype == np.int8 else quantize_int8(x, s)[0]
+                    for x, s in zip(inputs[: self.int8_operands], scales)]
+        rest = list(inputs[self.int8_operands:])
+        product = float(np.prod(scales))
+        bias = None if self.int8_bias is None else self.int8_bias - self.int8_operands
+        if bias is not None and bias < len(rest) and rest[bias] is not None:
+            rest[bias] = np.rint(np.asarray(rest[bias], np.float64) / product)
+        outputs = self._run(*[q.astype(np.float64) for q in operands], *rest, **attrs)
+        return ((outputs[0] * product).astype(np.float32),) + tuple(outputs[1:])
 
     def _epilogue(self, op: str) -> Epilogue:
         if op not in EPILOGUES:
@@ -148,8 +244,9 @@ class Kernel:
 
     def accepts(self, key: KernelKey) -> str:
         """Why this kernel cannot run `key` ("" when it can)."""
-        if key.precision not in self.precisions:
-            return f"precision {key.precision} not supported yet (has {', '.join(self.precisions)})"
+        precisions = self.supported_precisions()
+        if key.precision not in precisions:
+            return f"precision {key.precision} not supported (has {', '.join(precisions)})"
         if "any" not in self.layouts and key.layout not in self.layouts:
             return f"layout {key.layout} not supported (has {', '.join(self.layouts)})"
         if key.fusion not in self.fusions:
@@ -176,6 +273,13 @@ class Kernel:
         """The op's cost plus its epilogue, applied in place before the write-back: only the
         epilogue's extra operands travel from DRAM, the output makes no extra round trip."""
         total = self.cost(sku, key, config, attrs)
+        preferred = getattr(sku, "layout", "NCHW")
+        if self.layout_sensitive() and key.layout != preferred and len(key.shapes[0]) == 4:
+            # Not the SKU's layout: the input is re-laid out on the way in (a strided gather
+            # through the vector unit), and the output on the way out.
+            elements = int(np.prod(key.shapes[0])) + int(
+                np.prod(self.output_shapes(key, attrs)[0]))
+            total = total + costs.relayout(sku, key.precision, elements)
         ops = key.epilogue
         if not ops:
             return total
@@ -187,6 +291,18 @@ class Kernel:
         ops_per_element = sum(EPILOGUES[op].ops_per_element for op in ops)
         return total + costs.vector(sku, key.precision, out_elements, ops_per_element,
                                     bytes_read=extra_bytes, bytes_written=0)
+
+
+def _rounded(x, precision: str):
+    """A float array as stored at fp16/bf16 (other precisions and dtypes unchanged)."""
+    if precision not in ("fp16", "bf16") or x is None:
+        return x
+    array = np.asarray(x)
+    if not np.issubdtype(array.dtype, np.floating):
+        return x
+    from npu_driver.precision import round_to
+
+    return round_to(array, precision).astype(array.dtype, copy=False)
 
 
 _REGISTRY: dict[str, type[Kernel]] = {}

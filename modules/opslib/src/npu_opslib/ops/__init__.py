@@ -1,3 +1,21 @@
 """The built-in kernels; importing this package registers them."""
 
-from npu_opslib.ops import elementwise, matrix, nn, shape  # noqa: F401
+from npu_opslib.ops import (  # noqa: F401
+    activations,
+    attention,
+    deconv,
+    elementwise,
+    fused,
+    index,
+    logic,
+    loss,
+    matrix,
+    nn,
+    norm,
+    pooling,
+    quant,
+    recurrent,
+    reduce,
+    resize,
+    shape,
+)

@@ -9,8 +9,8 @@ import numpy as np
 from npu_opslib import costs
 from npu_opslib.kernel import Kernel, TileConfig, register_kernel
 
-MATRIX_EPILOGUES = ("", "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Add", "Add+Relu",
-                    "Mul", "Mul+Add", "Mul+Add+Relu")
+MATRIX_EPILOGUES = ("", "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Gelu", "Add", "Add+Relu",
+                    "Add+Gelu", "Mul", "Mul+Add", "Mul+Add+Relu")
 
 TILE_M = (64, 256, 1024)
 TILE_N = (32, 128, 512)

@@ -32,7 +32,7 @@ class Conv(Kernel):
 
     op_type = "Conv"
     unit = "array"
-    layouts = ("NCHW",)
+    layouts = ("NCHW", "NHWC")
     fusions = MATRIX_EPILOGUES
 
     def _run(self, x, w, b=None, *, group=1, kernel_shape=None, strides=None, pads=None,
@@ -99,7 +99,7 @@ class Conv(Kernel):
 
 
 class Pool(Kernel):
-    layouts = ("NCHW",)
+    layouts = ("NCHW", "NHWC")
     def _pool_geometry(self, x_shape, attrs):
         kernel = _kernel_shape(attrs)
         return windows.geometry(x_shape[2:], kernel, attrs.get("strides"), attrs.get("pads"),
@@ -124,12 +124,29 @@ class MaxPool(Pool):
     op_type = "MaxPool"
     fusions = ("", "Relu")
 
-    def _run(self, x, **attrs):
+    def _run(self, x, with_indices=0, storage_order=0, **attrs):
         out, begin, end, strides, dilations = self._pool_geometry(x.shape, attrs)
         kernel = _kernel_shape(attrs)
-        xp = windows.padded(x, begin, end, out, kernel, strides, dilations, value=-np.inf)
-        pooled = windows.reduce_windows(xp, out, kernel, strides, dilations, np.maximum)
-        return (pooled.astype(x.dtype, copy=False),)
+        lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+        xp = windows.padded(x, begin, end, out, kernel, strides, dilations, value=lowest)
+        if not with_indices:
+            pooled = windows.reduce_windows(xp, out, kernel, strides, dilations, np.maximum)
+            return (pooled.astype(x.dtype, copy=False),)
+        pooled, where = windows.argmax_windows(xp, out, kernel, strides, dilations)
+        # `where` holds padded coordinates per spatial axis; indices are flat over the
+        # unpadded input, row-major (storage_order 0) or with the spatial axes reversed.
+        spatial = [w - b for w, b in zip(where, begin)]
+        dims = list(x.shape[2:])
+        if storage_order:
+            spatial, dims = spatial[::-1], dims[::-1]
+        flat = np.zeros(pooled.shape, dtype=np.int64)
+        for coordinate, size in zip(spatial, dims):
+            flat = flat * size + coordinate
+        n, c = x.shape[:2]
+        plane = int(np.prod(x.shape[2:]))
+        channel = (np.arange(n).reshape(n, 1) * c + np.arange(c).reshape(1, c)) * plane
+        flat = flat + channel.reshape((n, c) + (1,) * len(dims))
+        return pooled.astype(x.dtype, copy=False), flat
 
 
 @register_kernel
@@ -157,7 +174,7 @@ class AveragePool(Pool):
 
 
 class GlobalPool(Kernel):
-    layouts = ("NCHW",)
+    layouts = ("NCHW", "NHWC")
     def output_shapes(self, key, attrs):
         x_shape = key.shapes[0]
         return [tuple(x_shape[:2]) + (1,) * (len(x_shape) - 2)]
@@ -183,19 +200,35 @@ def _per_channel(v, ndim):
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
+def _training_batchnorm(x, scale, bias, mean, var, epsilon, momentum):
+    """Training form (opset 14+): normalize by the batch's statistics; also return the
+    running mean and variance updated with `momentum`."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    x64 = x.astype(np.float64)
+    batch_mean = x64.mean(axis=axes)
+    batch_var = x64.var(axis=axes)
+    y = (x64 - _per_channel(batch_mean, x.ndim)) / np.sqrt(
+        _per_channel(batch_var, x.ndim) + epsilon) * _per_channel(scale, x.ndim) + \
+        _per_channel(bias, x.ndim)
+    running_mean = mean * momentum + batch_mean * (1 - momentum)
+    running_var = var * momentum + batch_var * (1 - momentum)
+    return (y.astype(x.dtype), running_mean.astype(mean.dtype), running_var.astype(var.dtype))
+
+
 @register_kernel
 class BatchNormalization(Kernel):
     """Inference form: y = (x - mean) / sqrt(var + eps) * scale + bias, per channel."""
 
     op_type = "BatchNormalization"
-    layouts = ("NCHW",)
+    layouts = ("NCHW", "NHWC")
     fusions = ("", "Relu")
     ops_per_element = 2
 
     def _run(self, x, scale, bias, mean, var, epsilon=1e-5, momentum=None, spatial=1,
              training_mode=0):
         if training_mode:
-            raise KernelError("BatchNormalization: training_mode=1 is not supported")
+            return _training_batchnorm(x, scale, bias, mean, var, epsilon,
+                                       0.9 if momentum is None else momentum)
         factor = (scale / np.sqrt(var + epsilon)).astype(x.dtype)
         shift = (bias - mean * factor).astype(x.dtype)
         return (x * _per_channel(factor, x.ndim) + _per_channel(shift, x.ndim),)
@@ -209,7 +242,7 @@ class LRN(Kernel):
     """Local response normalization across channels."""
 
     op_type = "LRN"
-    layouts = ("NCHW",)
+    layouts = ("NCHW", "NHWC")
     ops_per_element = 6
 
     def _run(self, x, size, alpha=1e-4, beta=0.75, bias=1.0):

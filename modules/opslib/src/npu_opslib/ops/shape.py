@@ -43,7 +43,7 @@ class Flatten(Copy):
     op_type = "Flatten"
 
     def _run(self, x, axis=1):
-        axis = axis % (x.ndim + 1) if axis < 0 else axis
+        axis = axis + x.ndim if axis < 0 else axis
         return (x.reshape(int(np.prod(x.shape[:axis])), -1).copy(),)
 
 
@@ -108,8 +108,10 @@ class Split(Kernel):
     def _run(self, x, split_input=None, axis=0, split=None, num_outputs=None):
         sizes = split_input if split_input is not None else split
         if sizes is None:
+            # Equal chunks of ceil(size / parts), the last one smaller (opset 18).
             parts = int(num_outputs or 2)
-            return tuple(a.copy() for a in np.array_split(x, parts, axis=axis))
+            chunk = -(-x.shape[axis] // parts)
+            sizes = [min(chunk, max(x.shape[axis] - i * chunk, 0)) for i in range(parts)]
         points = np.cumsum(_ints(sizes))[:-1]
         return tuple(a.copy() for a in np.split(x, points, axis=axis))
 

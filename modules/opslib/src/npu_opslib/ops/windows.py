@@ -81,3 +81,26 @@ def reduce_windows(xp, out_spatial, kernel, strides, dilations, combine):
         window = xp[index]
         result = window.copy() if result is None else combine(result, window, out=result)
     return result
+
+
+def argmax_windows(xp, out_spatial, kernel, strides, dilations):
+    """The window maxima of `xp` and, per spatial axis, the padded coordinate each came from
+    (the first in row-major window order on ties)."""
+    best = None
+    where = None
+    grids = [np.arange(n).reshape((-1,) + (1,) * (len(kernel) - 1 - i)) * s
+             for i, (n, s) in enumerate(zip(out_spatial, strides))]
+    for offset in np.ndindex(*kernel):
+        index = (slice(None), slice(None)) + tuple(
+            slice(o * d, o * d + (n - 1) * s + 1, s)
+            for o, d, n, s in zip(offset, dilations, out_spatial, strides))
+        window = xp[index]
+        coords = [g + o * d for g, o, d in zip(grids, offset, dilations)]
+        if best is None:
+            best = window.copy()
+            where = [np.broadcast_to(c, best.shape).copy() for c in coords]
+            continue
+        better = window > best
+        best = np.where(better, window, best)
+        where = [np.where(better, c, w) for c, w in zip(coords, where)]
+    return best, where

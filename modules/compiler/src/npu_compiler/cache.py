@@ -1,0 +1,101 @@
+"""The on-disk cache of compiled plans, keyed by what a plan depends on: the model's bytes,
+the compiler and opslib (version and source), the SKU, the precision, the batch, the pipeline
+and the calibration data. Directory: $NPU_PLAN_CACHE, else ~/.cache/npu-compiler."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from npu_compiler.errors import ModelLoadError
+from npu_compiler.plan import Plan
+
+ENV_VAR = "NPU_PLAN_CACHE"
+
+
+def default_dir() -> Path:
+    configured = os.environ.get(ENV_VAR)
+    return Path(configured) if configured else Path.home() / ".cache" / "npu-compiler"
+
+
+@lru_cache(maxsize=None)
+def package_identity(distribution: str, package: str) -> str:
+    """Version plus a digest of the package's sources: a working tree that changed without a
+    version bump must not reuse plans compiled by its previous code."""
+    try:
+        version = metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    module = __import__(package)
+    root = Path(module.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return f"{version}+{digest.hexdigest()[:16]}"
+
+
+def model_digest(model) -> str:
+    import onnx
+
+    if isinstance(model, onnx.ModelProto):
+        data = model.SerializeToString()
+    else:
+        path = Path(model)
+        if not path.is_file():
+            raise ModelLoadError(f"cannot read model {path}: no such file")
+        data = path.read_bytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def calibration_digest(samples: list[dict]) -> str:
+    digest = hashlib.sha256()
+    for sample in samples:
+        for name in sorted(sample):
+            array = np.ascontiguousarray(sample[name])
+            digest.update(f"{name}:{array.dtype}:{array.shape}".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def plan_key(model, sku, *, precision, batch, pipeline, calibration) -> str:
+    parts = {"model": model_digest(model),
+             "compiler": package_identity("npu-compiler", "npu_compiler"),
+             "opslib": package_identity("npu-opslib", "npu_opslib"),
+             "sku": sku.to_dict(), "precision": precision, "batch": batch,
+             "pipeline": list(pipeline) if pipeline else None,
+             "calibration": calibration_digest(calibration) if precision == "int8" else None}
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load(directory: Path, key: str) -> Plan | None:
+    entry = directory / key[:2] / key
+    if not (entry / "plan.json").is_file():
+        return None
+    try:
+        return Plan.load(entry)
+    except ModelLoadError:
+        return None  # a damaged entry is recompiled and replaced
+
+
+def store(directory: Path, key: str, plan: Plan) -> None:
+    """Written beside its final place and renamed in, so readers never see half a plan."""
+    final = directory / key[:2] / key
+    final.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{key[:8]}-"))
+    try:
+        plan.save(scratch)
+        if final.exists():
+            shutil.rmtree(final, ignore_errors=True)
+        os.replace(scratch, final)
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,173 @@
+"""Activations, transcendental functions and type casts beyond the 1.0 set (the vector unit)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npu_opslib.errors import KernelError
+from npu_opslib.kernel import Kernel, register_kernel
+from npu_opslib.ops.elementwise import _same_dtype, unary
+
+SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, in float64: its Maclaurin series where it converges well (|x| < 3),
+    Abramowitz & Stegun 7.1.26 beyond (where erf is within 3e-5 of +-1)."""
+    x = np.asarray(x, dtype=np.float64)
+    small = np.abs(x) < 3.0
+    xs = np.where(small, x, 0.0)
+    term = xs.copy()
+    total = xs.copy()
+    square = xs * xs
+    for n in range(1, 60):
+        term = term * -square / n
+        total += term / (2 * n + 1)
+    series = total * (2.0 / np.sqrt(np.pi))
+    t = 1.0 / (1.0 + 0.3275911 * np.abs(x))
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (
+        -1.453152027 + t * 1.061405429))))
+    tail = np.sign(x) * (1.0 - poly * np.exp(-x * x))
+    return np.where(small, series, tail)
+
+
+def _softplus(x):
+    return np.logaddexp(0, x)
+
+
+Sin = unary("Sin", np.sin, 4)
+Cos = unary("Cos", np.cos, 4)
+Tan = unary("Tan", np.tan, 4)
+Asin = unary("Asin", np.arcsin, 4)
+Acos = unary("Acos", np.arccos, 4)
+Atan = unary("Atan", np.arctan, 4)
+Sinh = unary("Sinh", np.sinh, 4)
+Cosh = unary("Cosh", np.cosh, 4)
+Asinh = unary("Asinh", np.arcsinh, 4)
+Acosh = unary("Acosh", np.arccosh, 4)
+Atanh = unary("Atanh", np.arctanh, 4)
+Erf = unary("Erf", erf, 8)
+Round = unary("Round", np.round)  # half to even, as ONNX
+Softplus = unary("Softplus", _softplus, 4)
+Softsign = unary("Softsign", lambda x: x / (1 + np.abs(x)), 2)
+Mish = unary("Mish", lambda x: x * np.tanh(_softplus(x)), 8)
+HardSwish = unary("HardSwish", lambda x: x * np.clip(x / 6 + 0.5, 0, 1), 3)
+
+
+@register_kernel
+class Gelu(Kernel):
+    op_type = "Gelu"
+    ops_per_element = 8
+
+    def _run(self, x, approximate="none"):
+        x64 = x.astype(np.float64)
+        if approximate == "tanh":
+            y = 0.5 * x64 * (1 + np.tanh(SQRT_2_OVER_PI * (x64 + 0.044715 * x64 ** 3)))
+        elif approximate == "none":
+            y = 0.5 * x64 * (1 + erf(x64 / np.sqrt(2.0)))
+        else:
+            raise KernelError(f"Gelu: approximate {approximate!r} is not 'none' or 'tanh'")
+        return _same_dtype(y, x)
+
+
+@register_kernel
+class Selu(Kernel):
+    op_type = "Selu"
+    ops_per_element = 4
+
+    def _run(self, x, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875):
+        return _same_dtype(gamma * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))), x)
+
+
+@register_kernel
+class Celu(Kernel):
+    op_type = "Celu"
+    ops_per_element = 4
+
+    def _run(self, x, alpha=1.0):
+        return _same_dtype(np.maximum(x, 0) + np.minimum(0, alpha * np.expm1(
+            np.minimum(x, 0) / alpha)), x)
+
+
+@register_kernel
+class ThresholdedRelu(Kernel):
+    op_type = "ThresholdedRelu"
+
+    def _run(self, x, alpha=1.0):
+        return _same_dtype(np.where(x > alpha, x, 0), x)
+
+
+@register_kernel
+class Shrink(Kernel):
+    op_type = "Shrink"
+
+    def _run(self, x, bias=0.0, lambd=0.5):
+        y = np.where(x < -lambd, x + bias, np.where(x > lambd, x - bias, 0))
+        return _same_dtype(y, x)
+
+
+@register_kernel
+class PRelu(Kernel):
+    op_type = "PRelu"
+
+    def _run(self, x, slope):
+        return _same_dtype(np.where(x < 0, x * slope, x), x)
+
+
+@register_kernel
+class Swish(Kernel):
+    op_type = "Swish"
+    ops_per_element = 5
+
+    def _run(self, x, alpha=1.0):
+        return _same_dtype(x / (1.0 + np.exp(-alpha * x)), x)
+
+
+class AxisSoftmax(Kernel):
+    """Softmax-like ops over one axis; `coerce_2d=1` is the opset < 13 form (rows of the
+    input flattened to 2-D at `axis`), set by the importer."""
+
+    ops_per_element = 5
+
+    def _run(self, x, axis=-1, coerce_2d=0):
+        shape = x.shape
+        if coerce_2d:
+            axis = axis % max(x.ndim, 1)
+            x = x.reshape(int(np.prod(shape[:axis])), -1)
+            axis = 1
+        return _same_dtype(self.along(x, axis).reshape(shape), x)
+
+    def along(self, x, axis):
+        raise NotImplementedError
+
+
+@register_kernel
+class LogSoftmax(AxisSoftmax):
+    op_type = "LogSoftmax"
+
+    def along(self, x, axis):
+        shifted = x - x.max(axis=axis, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+@register_kernel
+class Hardmax(AxisSoftmax):
+    op_type = "Hardmax"
+    ops_per_element = 2
+
+    def along(self, x, axis):
+        first_max = np.expand_dims(np.argmax(x, axis=axis), axis)
+        y = np.zeros_like(x)
+        np.put_along_axis(y, first_max, 1, axis=axis)
+        return y
+
+
+@register_kernel
+class CastLike(Kernel):
+    op_type = "CastLike"
+
+    def _run(self, x, like, saturate=None, round_mode=None):
+        return (np.asarray(x).astype(like.dtype),)
+
+    def output_shapes(self, key, attrs):
+        return [key.shapes[0]]
