@@ -83,11 +83,11 @@ def benchmarks(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Every module's tests and the harness's, against the working tree."""
+    """Every module's tests, the consumer contract tests and the harness's, on the working tree."""
     install_harness(session)
     install_modules(session)
     paths = [str(ROOT / "modules" / m / "tests") for m in MODULES]
-    paths.append(str(ROOT / "integration" / "tests"))
+    paths += [str(ROOT / "contracts" / "consumers"), str(ROOT / "integration" / "tests")]
     session.run("pytest", *PYTEST_ARGS, "--benchmark-skip", *paths, *session.posargs)
 
 

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 from stackci.errors import StackError
 from stackci.jobs import Toolbox
+from stackci.workloads import Workload
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,11 @@ class FakeWorkload:
     min_cosine: float | None = None
     batch: int = 1
     expect: tuple = ()
+    requires: tuple = ()
 
-    def expected_failure(self, sku):
-        return dict(self.expect).get(sku)
+    # The real workload's logic, on the fake's fields.
+    expected_failure = Workload.expected_failure
+    unmet_requirements = Workload.unmet_requirements
 
 
 @dataclass

@@ -33,8 +33,8 @@ def nightly(clone: Path, home: Path, monkeypatch) -> int:
     monkeypatch.setenv("STACKCI_REPO", str(clone))
     monkeypatch.setenv("STACKCI_HOME", str(home))
     monkeypatch.delenv("STACKCI_DB", raising=False)
-    return main(["nightly", "--tier", "smoke", "--workload", "squeezenet", "--sku", "npu-edge",
-                 "--no-tests", "--workers", "1"])
+    return main(["nightly", "--combination", "master", "--tier", "smoke",
+                 "--workload", "squeezenet", "--sku", "npu-edge", "--no-tests", "--workers", "1"])
 
 
 def test_two_nights_store_two_runs_and_two_trend_points(clone, tmp_path, monkeypatch, capsys):

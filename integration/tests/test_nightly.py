@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+from types import SimpleNamespace
 
 from nightly_fakes import FakeStack
 from stackci import cli
@@ -86,6 +87,20 @@ def test_an_expected_failure_is_a_pass_and_only_that_failure(ws, store, tmp_path
     assert "ran although out-of-memory was expected" in by_job[("resnet", "datacenter")]["message"]
     # Another kind of failure than the one expected is still an error.
     assert by_job[("bert", "edge")]["status"] == "error"
+
+
+def test_a_workload_the_combination_cannot_serve_is_not_applicable(ws, store, tmp_path):
+    stack = FakeStack(tmp_path)
+    stack.workloads[0].requires = (("compiler-api", ">=9"),)
+    toolbox = stack.toolbox()
+    toolbox.load_contract = lambda path: SimpleNamespace(provides={"compiler-api": "1.1"})
+    result = Nightly(ws, store, toolbox=toolbox).start(quick())
+    by_job = {(j["name"], j["sku"]): j for j in store.jobs(result.run_id)}
+    assert by_job[("resnet", "edge")]["status"] == "not_run"
+    assert by_job[("resnet", "edge")]["message"] == (
+        "not applicable: needs compiler-api >=9; the combination provides 1.1")
+    assert by_job[("bert", "edge")]["status"] == "passed"
+    assert result.ok
 
 
 def test_broken_contracts_stop_the_combination(ws, store, tmp_path):

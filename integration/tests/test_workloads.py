@@ -138,7 +138,29 @@ def test_expected_failures_per_sku(tmp_path):
     assert real.get("vgg19").expected_failure("npu-edge") == "out-of-memory"
 
 
+def test_requirements_decide_where_a_workload_applies(tmp_path):
+    suite = workloads.load_suite(write_suite(tmp_path, """\
+        defaults:
+          precision_requires: {int8: {compiler-api: ">=1.1"}}
+        workloads:
+          - {name: m, source: "onnx-light:squeezenet", tiers: [smoke], precisions: [fp32, int8],
+             requires: {opslib-api: ">=1.1"}}
+    """))
+    fp32, int8 = suite.workloads
+    assert fp32.requires == (("opslib-api", ">=1.1"),)
+    assert int8.requires == (("compiler-api", ">=1.1"), ("opslib-api", ">=1.1"))
+    new = {"compiler-api": "1.1", "opslib-api": "1.1"}
+    old = {"compiler-api": "1.0", "opslib-api": "1.1"}
+    assert int8.unmet_requirements(new) == [] and fp32.unmet_requirements(old) == []
+    assert int8.unmet_requirements(old) == [
+        "needs compiler-api >=1.1; the combination provides 1.0"]
+    assert int8.unmet_requirements({"compiler-api": "1.1"}) == [
+        "needs opslib-api >=1.1; the combination does not provide it"]
+
+
 @pytest.mark.parametrize("body, message", [
+    ("workloads: [{name: a, source: 'onnx-light:x', tiers: [smoke], requires: {opslib-api: '>=3,<'}}]",
+     r"requires.opslib-api: '>=3,<' is not a PEP 440 specifier"),
     ("workloads: [{name: a, source: 'onnx-light:x', tiers: [smoke], expect: {npu-x: out-of-memory}}]",
      r"expect: SKU 'npu-x' is not among the workload's skus"),
     ("workloads: [{name: a, source: 'onnx-light:x', tiers: [smoke], expect: {npu-dc: slow}}]",

@@ -1,6 +1,7 @@
 """What npu_opslib expects of driver-api: the performance model it autotunes on (gemm, conv,
 vector costs with explicit tiles, TileDoesNotFit for tiles beyond SRAM) and SKU data."""
 
+import numpy as np
 import pytest
 
 from npu_driver import load_sku, perf
@@ -55,3 +56,17 @@ def test_sku_fields_the_kernels_read(sku):
     assert sku.precisions["fp32"] == 1
     assert sku.layout in ("NCHW", "NHWC")
     assert sku.sram_bytes > 0 and sku.array_rows > 0 and sku.array_cols > 0
+
+
+def test_precision_rounding_of_kernel_operands():
+    from npu_driver.precision import quantize_int8, round_to
+
+    # 1 + 2**-9 keeps its last bit in fp16 (10 mantissa bits) but not in bf16 (7 bits).
+    values = np.array([1.0 + 2.0 ** -12, 1.0 + 2.0 ** -9, 3.14159], dtype=np.float32)
+    fp16 = round_to(values, "fp16")
+    assert fp16[0] == 1.0 and fp16[1] == values[1] and abs(fp16[2] - 3.14159) < 2e-3
+    bf16 = round_to(values, "bf16")
+    assert bf16[1] == 1.0 and abs(bf16[2] - 3.14159) < 2e-2
+    assert np.array_equal(round_to(values, "fp32"), values)
+    quantized, scale = quantize_int8(values[:2])
+    assert quantized.dtype == np.int8 and scale > 0

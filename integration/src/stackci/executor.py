@@ -55,6 +55,7 @@ class Executor:
         self.workdir = workdir
         self.reporter = reporter or SilentReporter()
         # key -> (status, reason) of every job that has ended; reason: "budget" | "dependency"
+        # | "not-applicable" (the combination lacks an interface version the job needs)
         # | "interrupted" for not_run, "" otherwise.
         self.ended: dict[str, tuple[str, str]] = {key: (status, "") for key, status in
                                                   (done or {}).items()}
@@ -153,6 +154,7 @@ class Executor:
         with self._ended_lock:
             if job.key in self.ended:  # already ended (timed out by the watchdog)
                 return
+            reason = reason or outcome.details.get("reason", "")
             self.ended[job.key] = (outcome.status, reason)
             details = dict(outcome.details)
             if reason:

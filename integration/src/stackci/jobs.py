@@ -84,6 +84,7 @@ class Toolbox:
         from stackci import build, combination, contracts, dashboard, planner, runmodel, workloads
 
         def plan_default(ws, store):
+            verify_window(ws, store)
             return planner.default_plan(ws, store, resolve=combination.resolve)
 
         return cls(plan_default=plan_default, resolve=combination.resolve,
@@ -93,6 +94,24 @@ class Toolbox:
                    check_declared=contracts.check_declared, load_suite=workloads.load_suite,
                    prepare=workloads.prepare, run_model=runmodel.run_model,
                    publish=dashboard.publish)
+
+
+def verify_window(ws, store) -> None:
+    """Contract-test every pair of the support window not verified yet (stored verdicts of
+    unchanged pairs are reused), so that the plan covers what is verified-compatible today."""
+    import sys
+
+    from stackci import compat
+    from stackci.verify import Verifier, window_pairs
+
+    catalog = compat.Catalog(ws, compat.DEFAULT_WINDOW)
+    pairs = window_pairs(catalog)
+
+    def report(pair, verdict: dict) -> None:
+        if not verdict.get("cached_from"):
+            print(f"stackci: verified {pair.name}: {verdict['status']}", file=sys.stderr)
+
+    Verifier(ws, store, catalog).run(pairs, report)
 
 
 class Resources:
@@ -232,6 +251,12 @@ def junit_counts(path: Path) -> dict[str, int]:
 def workload_action(combination, workload, sku: str) -> Callable[[JobContext], Outcome]:
     def run(ctx: JobContext) -> Outcome:
         env = ctx.resources.environment(combination)
+        unmet = workload.unmet_requirements(provided_interfaces(ctx, env)) \
+            if workload.requires else []
+        if unmet:
+            # Not a failure of the combination: it predates what the workload needs.
+            return Outcome("not_run", "not applicable: " + "; ".join(unmet),
+                           details={"reason": "not-applicable"})
         prepared = ctx.resources.prepared(workload)
         expected_failure = workload.expected_failure(sku)
         try:
@@ -252,6 +277,15 @@ def workload_action(combination, workload, sku: str) -> Callable[[JobContext], O
                                f"expected on {sku}: update workloads/suite.yaml")
         return outcome
     return run
+
+
+def provided_interfaces(ctx: JobContext, env) -> dict[str, str]:
+    """interface -> version provided by the modules of the environment."""
+    provided = {}
+    for source in env.sources.values():
+        contract = ctx.resources.toolbox.load_contract(Path(source) / "contract.yaml")
+        provided.update({name: str(version) for name, version in contract.provides.items()})
+    return provided
 
 
 def workload_outcome(result: dict, workload, sku: str) -> Outcome:

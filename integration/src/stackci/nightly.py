@@ -51,9 +51,13 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        """Every job passed or was not run for lack of budget."""
-        return all(status == "passed" or (status == "not_run" and reason == "budget")
+        """Every job passed, or was not run for lack of budget or because it does not apply."""
+        return all(status == "passed" or (status == "not_run" and reason in NOT_FAILURES)
                    for status, reason in self.ended.values())
+
+
+# Why a job may be not run without anything having gone wrong.
+NOT_FAILURES = ("budget", "not-applicable")
 
 
 def combination_vector(combination) -> dict[str, dict]:

@@ -20,6 +20,8 @@ from typing import Callable
 import numpy as np
 import onnx
 import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
 from onnx import numpy_helper
 
 from stackci import reference
@@ -29,8 +31,8 @@ TIERS = ("smoke", "nightly", "weekly")  # nested: each tier runs everything of t
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 SUITE_KEYS = {"defaults", "workloads"}
-DEFAULT_KEYS = {"seed", "skus", "precision", "batch", "tolerance"}
-WORKLOAD_KEYS = {"name", "source", "description", "tiers", "tolerance", "seed", "skus",
+DEFAULT_KEYS = {"seed", "skus", "precision", "batch", "tolerance", "precision_requires"}
+WORKLOAD_KEYS = {"name", "source", "description", "tiers", "tolerance", "seed", "skus", "requires",
                  "precision", "precisions", "batch", "expect"}
 # Failure kinds a workload may be expected to end with on a SKU (the stack's own kinds).
 EXPECTABLE_KINDS = ("out-of-memory", "unsupported-operator")
@@ -63,9 +65,23 @@ class Workload:
     # SKU -> the failure kind this workload is known to end with there (e.g. a model larger
     # than the SKU's device memory): that outcome is a pass, and anything else is news.
     expect: tuple[tuple[str, str], ...] = ()
+    # Interface versions the combination must provide for this workload to apply at all
+    # (e.g. int8 needs a compiler that lowers precision): interface -> PEP 440 specifier.
+    requires: tuple[tuple[str, str], ...] = ()
 
     def expected_failure(self, sku: str) -> str | None:
         return dict(self.expect).get(sku)
+
+    def unmet_requirements(self, provided: dict[str, str]) -> list[str]:
+        """What the combination providing `provided` (interface -> version) lacks, one line
+        per requirement; empty when the workload applies."""
+        unmet = []
+        for interface, specifier in self.requires:
+            version = provided.get(interface)
+            if version is None or Version(version) not in SpecifierSet(specifier):
+                have = f"provides {version}" if version else "does not provide it"
+                unmet.append(f"needs {interface} {specifier}; the combination {have}")
+        return unmet
 
     def in_tier(self, tier: str) -> bool:
         return min(TIERS.index(t) for t in self.tiers) <= TIERS.index(tier)
@@ -251,7 +267,27 @@ def _parse_workload(path: Path, index: int, entry, defaults: dict, *,
         min_cosine=None if "cosine" not in tolerance else _number(
             path, f"{where}.tolerance.cosine", tolerance["cosine"], float, minimum=-1),
         expect=_expectations(path, where, entry.get("expect", {}), skus),
+        requires=_requirements(path, where, defaults, entry, merged["precision"]),
     )
+
+
+def _requirements(path: Path, where: str, defaults: dict, entry: dict,
+                  precision: str) -> tuple[tuple[str, str], ...]:
+    """The entry's `requires` plus the suite's `precision_requires` for its precision."""
+    by_precision = _mapping(path, "defaults.precision_requires",
+                            defaults.get("precision_requires", {}))
+    sources = ((f"defaults.precision_requires.{precision}", by_precision.get(precision, {})),
+               (f"{where}.requires", entry.get("requires", {})))
+    requires: dict[str, str] = {}
+    for label, mapping in sources:
+        for interface, specifier in _mapping(path, label, mapping).items():
+            try:
+                SpecifierSet(str(specifier))
+            except InvalidSpecifier:
+                raise UsageError(f"{path}: {label}.{interface}: {specifier!r} is not a PEP 440 "
+                                 "specifier (expected e.g. '>=1.1,<2')") from None
+            requires[str(interface)] = str(specifier)
+    return tuple(sorted(requires.items()))
 
 
 def _expectations(path: Path, where: str, value, skus: list[str]) -> tuple[tuple[str, str], ...]:
