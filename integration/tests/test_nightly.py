@@ -103,6 +103,37 @@ def test_a_workload_the_combination_cannot_serve_is_not_applicable(ws, store, tm
     assert result.ok
 
 
+def test_coverage_combinations_report_findings_without_failing_the_run(ws, store, tmp_path):
+    stack = FakeStack(tmp_path)
+    toolbox = stack.toolbox()
+    coverage = stack.combination("release:latest+driver=0.9.0", version="0.9.0")
+    toolbox.plan_default = lambda ws, store: [stack.combination("master"), coverage]
+    stack.behaviour = {("resnet", "edge"): "mismatch"}  # fails on both combinations
+    options = quick()
+    options.default_plan = True
+    result = Nightly(ws, store, toolbox=toolbox).start(options)
+    assert not result.ok  # master's failure gates
+    assert result.findings == [f"workloads:resnet:edge@{coverage.key[:12]}"]
+
+    # Only the coverage combination fails: a finding, and the run passes.
+    stack.behaviour = {}
+    build, run_model = toolbox.ensure_environment, toolbox.run_model
+
+    def ensure_environment(ws, combination, progress=None):
+        env = build(ws, combination, progress)
+        env.python = Path("/fake") / combination.key / "python"  # tells run_model which
+        return env
+
+    def run_model_failing_on_coverage(python, model_path, sku, **options):
+        document = run_model(python, model_path, sku, **options)
+        return {**document, "match": coverage.key not in str(python)}  # full key in the path
+
+    toolbox.ensure_environment = ensure_environment
+    toolbox.run_model = run_model_failing_on_coverage
+    result = Nightly(ws, store, toolbox=toolbox).start(options)
+    assert result.ok and len(result.findings) == 4
+
+
 def test_broken_contracts_stop_the_combination(ws, store, tmp_path):
     stack = FakeStack(tmp_path)
     stack.contracts_ok = False
@@ -274,7 +305,8 @@ def test_cli_exit_codes(cli_env, capsys):
 
     cli_env.behaviour[("bert", "edge")] = "mismatch"
     assert cli.main(["nightly", "--tier", "smoke", "--no-tests"]) == 1
-    assert "1 job(s) failed, errored or timed out" in capsys.readouterr().err
+    assert "1 job(s) of master or release:latest failed, errored or timed out" in \
+        capsys.readouterr().err
 
     assert cli.main(["nightly", "--budget", "soon"]) == 2
     assert "--budget 'soon': expected a duration" in capsys.readouterr().err

@@ -48,12 +48,22 @@ class RunResult:
     run_id: int
     ended: dict[str, tuple[str, str]]  # key -> (status, reason)
     summary: dict
+    # Jobs of coverage combinations (the planner's pairwise extras): their failures are
+    # findings for the compatibility matrix, recorded and shown, but they do not fail the run.
+    advisory: frozenset[str] = frozenset()
 
     @property
     def ok(self) -> bool:
-        """Every job passed, or was not run for lack of budget or because it does not apply."""
+        """Every gating job passed, or was not run for lack of budget or because it does not
+        apply."""
         return all(status == "passed" or (status == "not_run" and reason in NOT_FAILURES)
-                   for status, reason in self.ended.values())
+                   for key, (status, reason) in self.ended.items() if key not in self.advisory)
+
+    @property
+    def findings(self) -> list[str]:
+        """Advisory jobs that failed, errored or timed out."""
+        return sorted(key for key, (status, _) in self.ended.items()
+                      if key in self.advisory and status in ("failed", "error", "timeout"))
 
 
 # Why a job may be not run without anything having gone wrong.
@@ -187,7 +197,18 @@ class Nightly:
         if summary["dashboard"]:
             # The publish job saw its own run still going; show the finished run.
             self.toolbox.publish(self.store, self.dashboard_dir)
-        return RunResult(run_id, ended, summary)
+        return RunResult(run_id, ended, summary, advisory_jobs(jobs, options))
+
+
+# The combinations a default plan gates on; the rest of it is pairwise coverage.
+GATING_COMBINATIONS = ("master", "release:latest")
+
+
+def advisory_jobs(jobs: list[Job], options: NightlyOptions) -> frozenset[str]:
+    if not options.default_plan:
+        return frozenset()  # a combination asked for by name gates the run
+    return frozenset(job.key for job in jobs if job.combination is not None
+                     and job.combination.name not in GATING_COMBINATIONS)
 
 
 class _BudgetKeeper:
