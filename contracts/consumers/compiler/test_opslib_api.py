@@ -47,3 +47,24 @@ def test_launch_computes_into_the_outputs(sku):
 def test_run_reference_is_functional_only():
     (y,) = npu_opslib.run_reference("Relu", [np.array([-1.0, 2.0], np.float32)], {})
     np.testing.assert_array_equal(y, [0.0, 2.0])
+
+
+# -- what compiler 1.1 lowers to, provided from opslib-api 1.1 on ----------------------------
+
+def test_the_kernels_transformer_fusions_produce():
+    for op in ("LayerNormalization", "Gelu", "FusedAttention", "Erf", "Where"):
+        assert npu_opslib.is_supported(op), op
+
+
+def test_kernels_tell_their_precisions_and_layout_sensitivity():
+    conv = npu_opslib.get_kernel("Conv")
+    assert {"fp32", "fp16", "bf16", "int8"} <= set(conv.supported_precisions())
+    assert conv.layout_sensitive() and not npu_opslib.get_kernel("Relu").layout_sensitive()
+    assert npu_opslib.kernel.INT8_SCALES
+
+
+def test_the_functional_reference_honours_precision():
+    x = np.array([[1.0 + 2.0 ** -9, 3.0]], dtype=np.float32)
+    (fp32,) = npu_opslib.run_reference("Relu", [x], {}, precision="fp32")
+    (bf16,) = npu_opslib.run_reference("Relu", [x], {}, precision="bf16")
+    assert fp32[0, 0] == x[0, 0] and bf16[0, 0] == 1.0

@@ -121,6 +121,9 @@ def op_breakdown(ops: list[dict]) -> dict:
             "by_type": ordered, "figure": figure}
 
 
+OUTCOMES = ("passed", "failed", "error", "timeout", "not_run")
+
+
 def latest_run_view(store: Store) -> dict | None:
     runs = store.runs(limit=1)
     if not runs:
@@ -129,8 +132,19 @@ def latest_run_view(store: Store) -> dict | None:
     jobs = store.jobs(run["id"])
     combinations = [c for c in store.run_combinations(run["id"]) if c]
     modules = sorted({m for c in combinations for m in c["modules"]})
+    for combination in combinations:
+        counts: dict[str, int] = {}
+        for job in jobs:
+            if job["combination_id"] == combination["id"]:
+                counts[job["status"]] = counts.get(job["status"], 0) + 1
+        combination["counts"] = counts
     return {
         "run": run, "jobs": jobs, "combinations": combinations, "modules": modules,
+        "outcomes": OUTCOMES,
+        # What a reader must look at: anything that did not pass and was not merely skipped
+        # because the combination predates what the job needs.
+        "attention": [job for job in jobs if job["status"] != "passed"
+                      and (job["details"] or {}).get("reason") != "not-applicable"],
         "out_of_budget": [job for job in jobs if job["status"] == "not_run"
                           and (job["details"] or {}).get("reason") == "budget"],
         "used_s": (run["summary"] or {}).get("used_s"),
