@@ -7,6 +7,7 @@ import argparse
 import json
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -19,6 +20,12 @@ from stackci.workspace import Workspace
 
 JSON = arg("--json", action="store_true", help="print a JSON document on stdout")
 STYLE = {"passed": "green", "failed": "red", "error": "magenta", "untested": "yellow"}
+
+
+def styled(text: str, status: str) -> str:
+    """`text` as rich markup in the colour of `status` (escaped: messages hold brackets)."""
+    style = STYLE.get(status)
+    return f"[{style}]{escape(text)}[/]" if style else escape(text)
 
 
 def window_argument():
@@ -45,8 +52,8 @@ def verify_command(args: argparse.Namespace) -> int:
             progress.advance(task)
             cached = " (cached)" if verdict.get("cached_from") else ""
             if not args.json:
-                console.print(f"[{STYLE.get(verdict['status'], '')}]{verdict['status']:>8}"
-                              f"[/] {pair.name}{cached}")
+                console.print(f"{styled(format(verdict['status'], '>8'), verdict['status'])} "
+                              f"{escape(pair.name)}{cached}")
 
         verdicts = verifier.run(pairs, report)
     result = matrix.build_matrix(verdicts, store.measured_vectors())
@@ -104,10 +111,10 @@ def print_matrix(console: Console, result: dict) -> None:
 def _cell(cell: dict | None) -> str:
     if cell is None:
         return ""
-    style = "bold red" if cell["disagreement"] else STYLE.get(cell["verified"], "")
     measured = "measured" if cell["measured"] else "-"
-    return (f"{matrix.declared_text(cell['declared'])} / [{style}]{cell['verified']}[/] / "
-            f"{measured}")
+    verified = f"[bold red]{escape(cell['verified'])}[/]" if cell["disagreement"] else \
+        styled(cell["verified"], cell["verified"])
+    return f"{matrix.declared_text(cell['declared'])} / {verified} / {measured}"
 
 
 @command("can-i-deploy", "can this combination be deployed? yes (exit 0) or no (exit 1), with "
@@ -144,9 +151,9 @@ def can_i_deploy_command(args: argparse.Namespace) -> int:
         for column in ("edge", "versions", "declared", "verified", "measured", "evidence"):
             table.add_column(column)
         for e in evidence:
-            table.add_row(e["edge"], e["versions"], matrix.declared_text(e["declared"]),
-                          f"[{STYLE.get(e['verified'], '')}]{e['verified']}[/]",
-                          "yes" if e["measured"] else "-", e["evidence"])
+            table.add_row(escape(e["edge"]), escape(e["versions"]),
+                          matrix.declared_text(e["declared"]), styled(e["verified"], e["verified"]),
+                          "yes" if e["measured"] else "-", escape(e["evidence"]))
         console.print(table)
         console.print("[bold green]yes[/]: every edge is declared and verified compatible"
                       if deploy else "[bold red]no[/]: see the edges above")
