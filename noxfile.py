@@ -116,7 +116,10 @@ SCALESIM_REQUIREMENTS = ("scalesim==3.0.0", "numpy<2.4")
 @nox.session
 def fidelity(session: nox.Session) -> None:
     """The driver's scalesim mode and SCALE-Sim v3 side by side (quick subset; -- --full: all
-    of ResNet-50's layers). Writes fidelity.json in the session's directory."""
+    of ResNet-50's layers). Writes fidelity.json in the session's directory and stores it in
+    the results database as a weekly run (`stackci fidelity record`; STACKCI_DB chooses the
+    database)."""
+    install_harness(session)
     session.install(*CONSTRAINTS, "-e", str(ROOT / "modules" / "driver"), "onnx")
     scalesim_env = Path(session.cache_dir) / "scalesim-3.0.0"
     scalesim_python = scalesim_env / "bin" / "python"
@@ -124,7 +127,10 @@ def fidelity(session: nox.Session) -> None:
         session.run("uv", "venv", "--quiet", str(scalesim_env), external=True)
         session.run("uv", "pip", "install", "--quiet", "-p", str(scalesim_python),
                     *SCALESIM_REQUIREMENTS, external=True)
+    results = Path(session.virtualenv.location) / "fidelity.json"
+    results.unlink(missing_ok=True)
+    # Exit 1 means a layer missed its bound: the table is still recorded (record fails then).
     session.run("python", str(ROOT / "integration" / "fidelity" / "run_fidelity.py"),
-                "--scalesim-python", str(scalesim_python),
-                "--json", str(Path(session.virtualenv.location) / "fidelity.json"),
-                *session.posargs)
+                "--scalesim-python", str(scalesim_python), "--json", str(results),
+                *session.posargs, success_codes=[0, 1])
+    session.run("stackci", "fidelity", "record", str(results))

@@ -67,6 +67,7 @@ class FakeWorkload:
 @dataclass
 class FakeSuite:
     workloads: list
+    conformance: object = None  # a workloads.Conformance when the night runs the node suite
 
     def select(self, tier, names=None):
         return [w for w in self.workloads if not names or w.name in names]
@@ -95,8 +96,22 @@ def simulated_result(latency_us: float, *, match: bool = True) -> dict:
                           "peak_device_bytes": 1 << 20, "ops": ops}}
 
 
+def conformance_report(passed: int, failures: dict[str, int] | None = None) -> dict:
+    """What `python -m npu_compiler.conformance --json` prints: `failures` counts per class."""
+    failures = failures or {"unsupported_operator": 2, "wrong_result": 1}
+    listed = [{"name": f"test_{kind}_{i}", "status": kind, "detail": f"{kind} number {i}",
+               "seconds": 0.01, "onnxruntime": None}
+              for kind, count in failures.items() for i in range(count)]
+    counts = {"passed": passed, "unsupported_operator": 0, "unsupported_type": 0,
+              "wrong_result": 0, "crash": 0, **failures}
+    return {"total": passed + len(listed), "passed": passed, "counts": counts,
+            "onnxruntime_passed": None, "seconds": 12.5, "failures": listed}
+
+
 class FakeStack:
-    """Behaviour per (workload, sku): "ok" (default), "mismatch", "crash", "timeout"."""
+    """Behaviour per (workload, sku): "ok" (default), "mismatch", "crash", "timeout".
+    The node suite answers `self.conformance` (a report, or a StackError to raise), the
+    library size report `self.library`."""
 
     def __init__(self, tmp_path: Path, *, workloads=("resnet", "bert"), modules=("driver",
                  "runtime"), latency_us: float = 100.0):
@@ -108,6 +123,9 @@ class FakeStack:
         self.contracts_ok = True
         self.calls: list[tuple] = []
         self._lock = threading.Lock()
+        self.conformance = conformance_report(1200)
+        self.library = {"kernels": 155, "variants": 773, "configs": 8441,
+                        "custom_kernels": [], "by_kernel": []}
         self.sources = {}
         for module in modules:
             source = tmp_path / "src" / module
@@ -164,6 +182,16 @@ class FakeStack:
         def driver_skus(python, timeout_s):
             return [{"name": "edge", "clock_ghz": 1.0}, {"name": "datacenter", "clock_ghz": 1.5}]
 
+        def run_conformance(python, sku, timeout_s):
+            self._called("conformance", sku)
+            if isinstance(self.conformance, Exception):
+                raise self.conformance
+            return self.conformance
+
+        def opslib_stats(python, timeout_s):
+            self._called("opslib_stats")
+            return self.library
+
         def default_publish(store, out_dir):
             self._called("publish", str(out_dir))
             return Path(out_dir) / "index.html"
@@ -174,4 +202,5 @@ class FakeStack:
                        check_declared=check_declared,
                        load_suite=lambda: FakeSuite(self.workloads), prepare=prepare,
                        run_model=run_model, publish=publish or default_publish,
-                       driver_skus=driver_skus)
+                       driver_skus=driver_skus, run_conformance=run_conformance,
+                       opslib_stats=opslib_stats)

@@ -103,3 +103,41 @@ def test_dashboard_command(tmp_path, store, monkeypatch, capsys):
     assert cli.main(["dashboard", "--db", store.url, "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out / "index.html")
     assert (out / "ops" / "bert__datacenter.html").is_file()
+
+
+def conformance_night(tmp_path, store, passed: int, failures: dict):
+    from nightly_fakes import FakeSuite, conformance_report
+    from types import SimpleNamespace
+    from stackci.workloads import Conformance
+
+    stack = FakeStack(tmp_path, workloads=())
+    stack.conformance = conformance_report(passed, failures)
+    toolbox = stack.toolbox(publish=publish)
+    toolbox.load_suite = lambda: FakeSuite([], Conformance(1000, "npu-dc", ("nightly",)))
+    toolbox.load_contract = lambda path: SimpleNamespace(
+        provides={"compiler-api": "1.1", "opslib-api": "1.2"})
+    ws = Workspace(repo=REPO, home=tmp_path / "home")
+    return Nightly(ws, store, toolbox=toolbox, dashboard_dir=tmp_path / "site").start(
+        NightlyOptions(tier="nightly", no_tests=True))
+
+
+def test_conformance_trend_and_failures_by_class(tmp_path, store):
+    conformance_night(tmp_path, store, 1100, {"crash": 1})
+    conformance_night(tmp_path, store, 1150, {"unsupported_operator": 2, "wrong_result": 1})
+    site = tmp_path / "site"
+    data = json.loads((site / "data.json").read_text())
+    assert [p["value"] for p in data["trends"]["conformance_passed"]["master"]] == [1100, 1150]
+    assert [p["value"] for p in data["trends"]["opslib_configs"]["master"]] == [8441, 8441]
+    index = (site / "index.html").read_text()
+    section = index.split("Operator conformance")[1].split("</section>")[0]
+    assert 'id="trend-conformance"' in section and ">1,150<" in section
+    assert 'href="conformance.html#master"' in section
+    assert "Kernel library size" in index and ">8,441<" in index
+    page = (site / "conformance.html").read_text()
+    by_class = {kind: page.split(f"<summary>{kind}: ")[1].split("</details>")[0]
+                for kind in ("unsupported operator", "wrong result", "crash")}
+    # The newest run's failures, each listed under its class.
+    assert by_class["unsupported operator"].startswith("2</summary>")
+    assert "test_unsupported_operator_1" in by_class["unsupported operator"]
+    assert "test_wrong_result_0" in by_class["wrong result"]
+    assert by_class["crash"].startswith("0</summary>") and "test_crash_0" not in page

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "stackci.commands.release",
     "stackci.commands.cost",
     "stackci.commands.contracts",
+    "stackci.commands.fidelity",
 )
 
 

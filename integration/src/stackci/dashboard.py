@@ -1,7 +1,9 @@
 """The static dashboard: HTML pages rendered from the results database (like `asv publish`).
 
-index.html     budget banner, the latest run, recent runs, latency trends, latest figures
+index.html     budget banner, the latest run, recent runs, latency trends, latest figures,
+               the ONNX node suite's pass count and the kernel library's size per combination
 compat.html    the compatibility matrix (declared / verified / measured), disagreements first
+conformance.html  the latest node-suite failures of each combination, by class
 ops/*.html     op-level breakdown of the latest run of one workload on one SKU
 data.json      the figures the pages show, for scripts and tests
 assets/        plotly.min.js (copied from the installed plotly package) and the stylesheet
@@ -121,6 +123,83 @@ def op_breakdown(ops: list[dict]) -> dict:
             "by_type": ordered, "figure": figure}
 
 
+CONFORMANCE_METRIC = "conformance_passed"
+FAILURE_CLASSES = ("unsupported_operator", "unsupported_type", "wrong_result", "crash")
+LIBRARY_METRICS = ("opslib_kernels", "opslib_variants", "opslib_configs")
+
+
+def combination_series(store: Store, metric: str) -> dict[str, list[dict]]:
+    """combination name -> points `{run_id, job_id, x, value}` in run order (for figures of
+    a combination as a whole, such as the node suite's pass count)."""
+    found: dict[str, list[dict]] = {}
+    for row in store.metric_series(metric):
+        name = row["combination"] or "-"
+        found.setdefault(name, []).append({
+            "run_id": row["run_id"], "job_id": row["job_id"], "value": row["value"],
+            "x": point_label(row["run_id"], row["started_at"], row["combination"],
+                             row["combination_key"])})
+    return found
+
+
+def line_figure(title: str, y_title: str, traces: dict[str, list[dict]], *,
+                floors: tuple = ()) -> dict:
+    """Lines of points `{x, value}` per trace name, with optional dashed horizontal floors."""
+    return {
+        "data": [{"type": "scatter", "mode": "lines+markers", "name": name,
+                  "x": [p["x"] for p in points], "y": [p["value"] for p in points]}
+                 for name, points in sorted(traces.items())],
+        "layout": {"title": {"text": title, "x": 0.02, "xanchor": "left"},
+                   "xaxis": {"type": "category", "title": {"text": "run / combination"}},
+                   "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"},
+                   "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1,
+                               "y0": floor, "y1": floor, "line": {"dash": "dash"}}
+                              for floor in sorted(set(floors))],
+                   "margin": {"t": 40, "b": 90}, "height": 340},
+    }
+
+
+def conformance_view(store: Store) -> dict | None:
+    """The pass-count trend per combination and each combination's newest classified
+    failures (from the details of the job that measured its last point)."""
+    series = combination_series(store, CONFORMANCE_METRIC)
+    if not series:
+        return None
+    latest = []
+    for name, points in sorted(series.items()):
+        job = store.job(points[-1]["job_id"]) or {}
+        details = job.get("details") or {}
+        failures = details.get("failures") or []
+        latest.append({
+            "combination": name, "run_id": points[-1]["run_id"], "status": job.get("status"),
+            "passed": details.get("passed", points[-1]["value"]), "total": details.get("total"),
+            "floor": details.get("floor"), "sku": details.get("sku") or job.get("sku"),
+            "counts": details.get("counts") or {},
+            "by_class": {kind: [f for f in failures if f.get("status") == kind]
+                         for kind in FAILURE_CLASSES},
+            "anchor": slug(name)})
+    floors = tuple(entry["floor"] for entry in latest if entry["floor"] is not None)
+    figure = line_figure("ONNX backend node suite: cases passed", "cases passed", series,
+                         floors=floors)
+    return {"series": series, "latest": latest, "figure": figure,
+            "classes": FAILURE_CLASSES}
+
+
+def library_view(store: Store) -> dict | None:
+    """The kernel library's size per combination: kernels, variants, tile configurations."""
+    traces, newest = {}, {}
+    for metric in LIBRARY_METRICS:
+        label = metric.removeprefix("opslib_")
+        for name, points in combination_series(store, metric).items():
+            traces[f"{name}: {label}"] = points
+            newest.setdefault(name, {"combination": name})[label] = points[-1]["value"]
+            newest[name]["run_id"] = points[-1]["run_id"]
+    if not traces:
+        return None
+    return {"figure": line_figure("opslib size: variants and tile configurations", "count",
+                                  traces),
+            "latest": [newest[name] for name in sorted(newest)]}
+
+
 OUTCOMES = ("passed", "failed", "error", "timeout", "not_run")
 
 
@@ -179,12 +258,20 @@ def publish(store: Store, out_dir: str | Path) -> Path:
              for edge in compat["edges"] for c in edge["cells"]}
     (out / "compat.html").write_text(templates.get_template("compat.html").render(
         root="", matrix=compat, cells=cells, generated=generated))
+    conformance, library = conformance_view(store), library_view(store)
+    (out / "conformance.html").write_text(templates.get_template("conformance.html").render(
+        root="", conformance=conformance, generated=generated))
     index = out / "index.html"
     index.write_text(templates.get_template("index.html").render(
         root="", latest=latest_run_view(store), runs=store.runs(limit=RECENT_RUNS),
-        charts=charts, figures=latest, figure_names=LATEST_FIGURES, generated=generated))
+        charts=charts, figures=latest, figure_names=LATEST_FIGURES, generated=generated,
+        conformance=conformance, library=library))
     (out / "data.json").write_text(json.dumps(
-        {"trends": {TREND_METRIC: series}, "latest": latest, "compatibility": compat},
+        {"trends": {TREND_METRIC: series,
+                    CONFORMANCE_METRIC: conformance["series"] if conformance else {},
+                    **{m: combination_series(store, m) for m in LIBRARY_METRICS}},
+         "latest": latest, "compatibility": compat,
+         "conformance": conformance["latest"] if conformance else []},
         indent=1, default=str))
     return index
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from stackci.errors import StackciError, StackError
 
-STAGES = ("build", "contracts", "tests", "workloads", "publish")
+STAGES = ("build", "contracts", "tests", "workloads", "conformance", "publish")
 OUTPUT_TAIL_LINES = 40
 
 
@@ -73,10 +73,18 @@ class Toolbox:
     publish: Callable
     driver_skus: Callable = None  # (python, timeout_s) -> [sku dict]; default asks the env
     plan_default: Callable = None  # (ws, store) -> [Combination]: the nightly's default plan
+    # (python, sku, timeout_s) -> the JSON of `python -m npu_compiler.conformance --json`
+    run_conformance: Callable = None
+    # (python, timeout_s) -> the JSON of `python -m npu_opslib stats --json`
+    opslib_stats: Callable = None
 
     def __post_init__(self):
         if self.driver_skus is None:
             self.driver_skus = driver_skus
+        if self.run_conformance is None:
+            self.run_conformance = run_conformance
+        if self.opslib_stats is None:
+            self.opslib_stats = opslib_stats
 
     @classmethod
     def real(cls) -> "Toolbox":
@@ -334,6 +342,111 @@ def max_abs_error_of(result: dict) -> float | None:
     return max(errors) if errors else None
 
 
+# -- conformance ------------------------------------------------------------------------------
+
+# What a combination must provide for these jobs to apply: the node suite's runner came with
+# compiler-api 1.1, the library's size report with opslib-api 1.2.
+CONFORMANCE_REQUIRES = (("compiler-api", ">=1.1"),)
+OPSLIB_STATS_REQUIRES = (("opslib-api", ">=1.2"),)
+FAILURE_CLASSES = ("unsupported_operator", "unsupported_type", "wrong_result", "crash")
+DETAIL_CHARS = 300  # of each failure's message kept in the job's details
+
+
+def not_applicable(ctx: JobContext, env, requires) -> Outcome | None:
+    """A not-run outcome when the combination lacks an interface version `requires` needs."""
+    from stackci.workloads import unmet_requirements
+
+    unmet = unmet_requirements(requires, provided_interfaces(ctx, env))
+    if not unmet:
+        return None
+    return Outcome("not_run", "not applicable: " + "; ".join(unmet),
+                   details={"reason": "not-applicable"})
+
+
+def conformance_action(combination, spec) -> Callable[[JobContext], Outcome]:
+    """The ONNX backend node suite on the combination: pass count and classified failures."""
+    def run(ctx: JobContext) -> Outcome:
+        env = ctx.resources.environment(combination)
+        skipped = not_applicable(ctx, env, CONFORMANCE_REQUIRES)
+        if skipped:
+            return skipped
+        report = ctx.resources.toolbox.run_conformance(env.python, spec.sku, ctx.timeout_s)
+        return conformance_outcome(report, spec)
+    return run
+
+
+def conformance_outcome(report: dict, spec) -> Outcome:
+    try:
+        passed, total = int(report["passed"]), int(report["total"])
+        counts = {kind: int((report.get("counts") or {}).get(kind, 0))
+                  for kind in FAILURE_CLASSES}
+        failures = [{"name": str(f["name"]), "status": str(f["status"]),
+                     "detail": str(f.get("detail", ""))[:DETAIL_CHARS]}
+                    for f in report.get("failures") or []]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StackError(f"npu_compiler.conformance printed an unexpected document: {exc!r}",
+                         kind="bad-output") from exc
+    metrics = [{"name": "conformance_passed", "value": passed, "unit": "cases"},
+               {"name": "conformance_total", "value": total, "unit": "cases"},
+               *({"name": f"conformance_{kind}", "value": counts[kind], "unit": "cases"}
+                 for kind in FAILURE_CLASSES)]
+    details = {"sku": spec.sku, "floor": spec.floor, "passed": passed, "total": total,
+               "counts": counts, "seconds": report.get("seconds"), "failures": failures}
+    failed = ", ".join(f"{kind} {counts[kind]}" for kind in FAILURE_CLASSES if counts[kind])
+    message = f"{passed} of {total} node cases pass" + (f" ({failed})" if failed else "")
+    if passed < spec.floor:
+        return Outcome("failed", f"{message}: below the floor of {spec.floor}", metrics,
+                       details=details)
+    return Outcome("passed", message, metrics, details=details)
+
+
+def opslib_size_action(combination) -> Callable[[JobContext], Outcome]:
+    """The kernel library's size: kernel classes, variants and tile configurations."""
+    def run(ctx: JobContext) -> Outcome:
+        env = ctx.resources.environment(combination)
+        skipped = not_applicable(ctx, env, OPSLIB_STATS_REQUIRES)
+        if skipped:
+            return skipped
+        found = ctx.resources.toolbox.opslib_stats(env.python, ctx.timeout_s)
+        try:
+            figures = {name: int(found[name]) for name in ("kernels", "variants", "configs")}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StackError(f"npu_opslib stats printed an unexpected document: {exc!r}",
+                             kind="bad-output") from exc
+        metrics = [{"name": f"opslib_{name}", "value": value, "unit": name}
+                   for name, value in figures.items()]
+        return Outcome("passed", f"{figures['kernels']} kernels, {figures['variants']} "
+                       f"variants, {figures['configs']} tile configurations", metrics,
+                       details={**figures, "custom_kernels": found.get("custom_kernels", [])})
+    return run
+
+
+def run_conformance(python: Path, sku: str, timeout_s: float) -> dict:
+    return _json_of(python, ["-m", "npu_compiler.conformance", "--json", "--no-onnxruntime"],
+                    timeout_s, extra_env={"NPU_BACKEND_SKU": sku})
+
+
+def opslib_stats(python: Path, timeout_s: float) -> dict:
+    return _json_of(python, ["-m", "npu_opslib", "stats", "--json"], timeout_s)
+
+
+def _json_of(python: Path, args: list[str], timeout_s: float, extra_env=None) -> dict:
+    """The JSON object a module CLI printed; a StackError naming the command otherwise."""
+    command = "python " + " ".join(args)
+    done = _run_in_env(python, args, timeout_s, extra_env=extra_env)
+    if done.returncode != 0:
+        raise StackError(f"{command} exited {done.returncode}: {_last_line(done.stderr)}",
+                         kind="crash")
+    try:
+        found = json.loads(done.stdout)
+    except json.JSONDecodeError as exc:
+        raise StackError(f"{command} printed no JSON: {exc}", kind="bad-output") from exc
+    if not isinstance(found, dict):
+        raise StackError(f"{command} printed {type(found).__name__}, not an object",
+                         kind="bad-output")
+    return found
+
+
 # -- publish ----------------------------------------------------------------------------------
 
 def publish_action(ctx: JobContext) -> Outcome:
@@ -344,11 +457,13 @@ def publish_action(ctx: JobContext) -> Outcome:
 # -- helpers ----------------------------------------------------------------------------------
 
 def _run_in_env(python: Path, args: list[str], timeout_s: float,
-                cwd: Path | None = None) -> subprocess.CompletedProcess:
+                cwd: Path | None = None, extra_env: dict | None = None
+                ) -> subprocess.CompletedProcess:
     """Run `python args` with the assembled environment alone on its path (never the
     harness's own), raising subprocess.TimeoutExpired past the limit."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
+    env.update(extra_env or {})
     return subprocess.run([str(python), *args], capture_output=True, text=True,
                           timeout=timeout_s, cwd=cwd, env=env)
 

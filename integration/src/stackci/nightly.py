@@ -6,6 +6,7 @@ contract edges; the combinations' jobs share the stages below.
 
     build -> contracts -> tests (one job per module)
                        -> workloads (one job per workload x SKU of the tier)   -> publish
+          -> conformance (the ONNX node suite; the opslib size report)
 
 A run's plan (options and resolved combinations) is stored with it, so `--resume` rebuilds
 exactly the same jobs, keeps the finished ones and redoes the rest.
@@ -22,8 +23,9 @@ from stackci import __version__
 from stackci.budget import DEFAULT_ESTIMATES, Budget
 from stackci.errors import UsageError
 from stackci.executor import Executor, Reporter
-from stackci.jobs import (Job, Resources, Toolbox, build_action, contracts_action,
-                          publish_action, tests_action, workload_action)
+from stackci.jobs import (Job, Resources, Toolbox, build_action, conformance_action,
+                          contracts_action, opslib_size_action, publish_action, tests_action,
+                          workload_action)
 from stackci.store import FINISHED_STATUSES, Store
 
 BAD_STATUSES = ("failed", "error", "timeout")
@@ -76,9 +78,10 @@ def combination_vector(combination) -> dict[str, dict]:
 
 
 def plan_jobs(combinations: list, workloads: list, options: NightlyOptions,
-              modules_of=None) -> list[Job]:
+              modules_of=None, conformance=None) -> list[Job]:
     """The DAG for these combinations. `modules_of(combination)` lists the modules whose tests
-    run (default: the combination's modules)."""
+    run (default: the combination's modules); `conformance` (the suite's, when its tier runs)
+    adds the node suite and the opslib size report per combination."""
     jobs: list[Job] = []
     for rank, combination in enumerate(combinations):
         tag = combination.key[:12]
@@ -86,6 +89,12 @@ def plan_jobs(combinations: list, workloads: list, options: NightlyOptions,
         common = {"combination": combination, "priority": rank * 10000}
         jobs.append(Job(build_key, "build", combination.name, build_action(combination),
                         **common))
+        if conformance is not None:
+            jobs.append(Job(f"conformance:onnx-node@{tag}", "conformance", "onnx-node",
+                            conformance_action(combination, conformance),
+                            sku=conformance.sku, needs=(build_key,), **common))
+            jobs.append(Job(f"conformance:opslib-size@{tag}", "conformance", "opslib-size",
+                            opslib_size_action(combination), needs=(build_key,), **common))
         jobs.append(Job(contracts_key, "contracts", combination.name,
                         contracts_action(combination), needs=(build_key,), **common))
         if not options.no_tests:
@@ -131,7 +140,8 @@ class Nightly:
         workloads = self._workloads(options)
         plan = {"options": asdict(options),
                 "combinations": [c.to_dict() for c in combinations]}
-        jobs = plan_jobs(combinations, workloads, options)
+        jobs = plan_jobs(combinations, workloads, options,
+                         conformance=self._conformance(options))
         plan["jobs"] = [job.key for job in jobs]
         run_id = self.store.start_run(tier=options.tier, budget_s=options.budget_s, plan=plan,
                                       host=socket.gethostname(), harness_version=__version__)
@@ -145,7 +155,8 @@ class Nightly:
         options = NightlyOptions(**plan["options"])
         combinations = [self.toolbox.combination_from_dict(data)
                         for data in plan["combinations"]]
-        jobs = plan_jobs(combinations, self._workloads(options), options)
+        jobs = plan_jobs(combinations, self._workloads(options), options,
+                         conformance=self._conformance(options))
         done = {job["key"]: job["status"] for job in self.store.jobs(run["id"])
                 if job["status"] in FINISHED_STATUSES}
         self.store.update_run(run["id"], status="running")
@@ -161,6 +172,14 @@ class Nightly:
     def _workloads(self, options: NightlyOptions) -> list:
         suite = self.toolbox.load_suite()
         return suite.select(options.tier, names=options.workloads or None)
+
+    def _conformance(self, options: NightlyOptions):
+        """The suite's conformance job spec when the tier runs it; naming workloads asks for
+        those alone."""
+        spec = getattr(self.toolbox.load_suite(), "conformance", None)
+        if spec is None or options.workloads or not spec.in_tier(options.tier):
+            return None
+        return spec
 
     def _execute(self, run_id: int, jobs: list[Job], options: NightlyOptions, *,
                  done: dict[str, str], used_before: float) -> RunResult:

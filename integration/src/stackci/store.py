@@ -444,6 +444,11 @@ class Store:
                                    .order_by(JobRow.id))
             return [_row_dict(row) for row in rows]
 
+    def job(self, job_id: int) -> dict | None:
+        with self._sessions() as session:
+            row = session.get(JobRow, job_id)
+            return _row_dict(row) if row else None
+
     def combination(self, combination_id: int) -> dict | None:
         """`{id, name, key, created_at, modules: {module: {version, commit, tree_hash}}}`."""
         with self._sessions() as session:

@@ -30,7 +30,8 @@ from stackci.errors import UsageError
 TIERS = ("smoke", "nightly", "weekly")  # nested: each tier runs everything of the ones before
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
-SUITE_KEYS = {"defaults", "workloads"}
+SUITE_KEYS = {"defaults", "workloads", "conformance"}
+CONFORMANCE_KEYS = {"floor", "sku", "tiers"}
 DEFAULT_KEYS = {"seed", "skus", "precision", "batch", "tolerance", "precision_requires"}
 WORKLOAD_KEYS = {"name", "source", "description", "tiers", "tolerance", "seed", "skus", "requires",
                  "precision", "precisions", "batch", "expect"}
@@ -75,13 +76,7 @@ class Workload:
     def unmet_requirements(self, provided: dict[str, str]) -> list[str]:
         """What the combination providing `provided` (interface -> version) lacks, one line
         per requirement; empty when the workload applies."""
-        unmet = []
-        for interface, specifier in self.requires:
-            version = provided.get(interface)
-            if version is None or Version(version) not in SpecifierSet(specifier):
-                have = f"provides {version}" if version else "does not provide it"
-                unmet.append(f"needs {interface} {specifier}; the combination {have}")
-        return unmet
+        return unmet_requirements(self.requires, provided)
 
     def in_tier(self, tier: str) -> bool:
         return min(TIERS.index(t) for t in self.tiers) <= TIERS.index(tier)
@@ -94,6 +89,31 @@ class Workload:
                 "tiers": list(self.tiers), "skus": list(self.skus), "precision": self.precision,
                 "seed": self.seed, "batch": self.batch, "tolerance": tolerance,
                 "expect": dict(self.expect)}
+
+
+def unmet_requirements(requires, provided: dict[str, str]) -> list[str]:
+    """Which of `requires` ((interface, PEP 440 specifier) pairs) a combination providing
+    `provided` (interface -> version) lacks, one line each."""
+    unmet = []
+    for interface, specifier in requires:
+        version = provided.get(interface)
+        if version is None or Version(version) not in SpecifierSet(specifier):
+            have = f"provides {version}" if version else "does not provide it"
+            unmet.append(f"needs {interface} {specifier}; the combination {have}")
+    return unmet
+
+
+@dataclass(frozen=True)
+class Conformance:
+    """The ONNX backend node suite as a nightly job: on which SKU, in which tiers, and the
+    least number of passing cases below which the job fails."""
+
+    floor: int
+    sku: str
+    tiers: tuple[str, ...]
+
+    def in_tier(self, tier: str) -> bool:
+        return min(TIERS.index(t) for t in self.tiers) <= TIERS.index(tier)
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,7 @@ class PreparedWorkload:
 class Suite:
     path: Path
     workloads: tuple[Workload, ...]
+    conformance: Conformance | None = None
 
     def names(self) -> list[str]:
         return [w.name for w in self.workloads]
@@ -169,7 +190,26 @@ def load_suite(path: str | Path | None = None) -> Suite:
                                  f"duplicate workload {workload.name!r}")
             seen.add(workload.name)
             workloads.append(workload)
-    return Suite(path=path, workloads=tuple(workloads))
+    conformance = (_parse_conformance(path, document["conformance"], defaults)
+                   if "conformance" in document else None)
+    return Suite(path=path, workloads=tuple(workloads), conformance=conformance)
+
+
+def _parse_conformance(path: Path, value, defaults: dict) -> Conformance:
+    entry = _mapping(path, "conformance", value)
+    _check_keys(path, "conformance.", entry, CONFORMANCE_KEYS)
+    if "floor" not in entry:
+        raise UsageError(f"{path}: conformance.floor: missing (the least number of node "
+                         "cases that must pass)")
+    floor = _number(path, "conformance.floor", entry["floor"], int, minimum=0)
+    sku = entry.get("sku", (defaults.get("skus") or ["npu-dc"])[-1])
+    if not isinstance(sku, str) or not sku:
+        raise UsageError(f"{path}: conformance.sku: expected a SKU name, got {sku!r}")
+    tiers = entry.get("tiers", ["nightly"])
+    if not isinstance(tiers, list) or not tiers or any(t not in TIERS for t in tiers):
+        raise UsageError(f"{path}: conformance.tiers: expected a non-empty list of "
+                         f"{', '.join(TIERS)}, got {tiers!r}")
+    return Conformance(floor=floor, sku=sku, tiers=tuple(tiers))
 
 
 def _parse_workloads(path: Path, index: int, entry, defaults: dict) -> list[Workload]:

@@ -72,6 +72,23 @@ def test_view_is_device_storage():
     assert device.view(allocation, (2, 3), np.float32)[0, 0] == 42
 
 
+def test_repeated_views_are_new_arrays_on_the_same_storage_until_freed():
+    device = small_device()
+    allocation = device.alloc(24)
+    first = device.view(allocation, (2, 3), np.float32)
+    first.shape = (6,)  # what one caller does to its array does not leak into the next
+    second = device.view(allocation, (2, 3), np.float32)
+    assert second is not first and second.shape == (2, 3)
+    second[1, 2] = 7
+    assert first[5] == 7
+    device.free(allocation)
+    with pytest.raises(DriverError, match="invalid or freed allocation"):
+        device.view(allocation, (2, 3), np.float32)
+    reused = device.alloc(24)  # same offset, new id: its storage starts zeroed
+    assert reused.offset == allocation.offset
+    assert not device.view(reused, (2, 3), np.float32).any()
+
+
 def test_oversized_views_and_stale_allocations_fail():
     device = small_device()
     allocation = device.alloc(8)

@@ -1,7 +1,10 @@
 """The executor of a plan on the simulated NPU: weights uploaded once, each run feeds inputs
 and launches the selected kernels in order. Intermediates live in one arena at the offsets of
-the plan's memory plan; a plan without one gets a buffer per intermediate, held to the end of
-the run (no reuse: that is the memory planning pass's job)."""
+the plan's memory plan, allocated at the first run and kept, as an inference engine keeps its
+activation memory (the device's peak is the same; the host does not fault in fresh pages on
+every run); a plan without one gets a buffer per intermediate, held to the end of the run (no
+reuse: that is the memory planning pass's job). What does not change between runs (each
+step's kernel, cost and profile entry, the arena's views) is worked out once."""
 
 from __future__ import annotations
 
@@ -22,10 +25,11 @@ class ArenaSlice:
         self.arena, self.offset, self.name = arena, offset, name
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
         self.nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        raw = self.arena.view()[self.offset: self.offset + self.nbytes]
+        self._view = raw.view(self.dtype).reshape(self.shape)
 
     def view(self) -> np.ndarray:
-        raw = self.arena.view()[self.offset: self.offset + self.nbytes]
-        return raw.view(self.dtype).reshape(self.shape)
+        return self._view
 
 
 class Engine:
@@ -36,6 +40,12 @@ class Engine:
         self.weights = {name: self.ctx.to_device(array, name=name)
                         for name, array in plan.constants.items()}
         self._frees = self._last_uses()
+        self._arena = None
+        self._slices: dict[str, ArenaSlice] = {}
+        self._op_profiles = [_op_profile(step, selection) for step, selection, _ in self.steps]
+        # The cost of a step is fixed for the plan: its launches' profile fields are too.
+        self._cost_fields = {id(selection.cost): selection.cost.to_dict()
+                             for _, selection, _ in self.steps}
 
     def _prepare(self, step: dict):
         attrs = self.plan.step_attrs(step)
@@ -70,6 +80,24 @@ class Engine:
                 frees[index].append(name)
         return frees
 
+    def _arena_slices(self) -> dict[str, ArenaSlice]:
+        """The planned values at their offsets in the arena (allocated at the first run)."""
+        offsets = self.plan.memory.get("offsets", {})
+        if offsets and self._arena is None:
+            self._arena = self.ctx.alloc((max(self.plan.memory.get("arena_bytes", 0), 1),),
+                                         np.uint8, name="arena")
+            self._slices = {name: ArenaSlice(self._arena, offset, self.plan.values[name]["shape"],
+                                             self.plan.values[name]["dtype"], name)
+                            for name, offset in offsets.items()}
+        return self._slices
+
+    def _launch_profile(self, record) -> dict:
+        fields = self._cost_fields.get(id(record.cost))
+        if fields is None:
+            return record.to_dict()
+        return {"name": record.name, "stream": record.stream, "start_cycle": record.start_cycle,
+                "cycles": record.cycles, **fields}
+
     def _check_feeds(self, feeds: dict) -> dict[str, np.ndarray]:
         expected = {i["name"]: i for i in self.plan.inputs}
         missing = [name for name in expected if name not in feeds]
@@ -98,21 +126,16 @@ class Engine:
         live = dict(self.weights)
         for name, array in feeds.items():
             live[name] = ctx.to_device(array, name=name)
-        offsets = self.plan.memory.get("offsets", {})
-        arena = ctx.alloc((max(self.plan.memory.get("arena_bytes", 0), 1),), np.uint8,
-                          name="arena") if offsets else None
-        ops = []
+        slices = self._arena_slices()
         for (step, selection, attrs), dead in zip(self.steps, self._frees):
             for name in step["outputs"]:
                 if name:
                     value = self.plan.values[name]
-                    live[name] = ArenaSlice(arena, offsets[name], value["shape"],
-                                            value["dtype"], name) if name in offsets else \
+                    live[name] = slices[name] if name in slices else \
                         ctx.alloc(value["shape"], value["dtype"], name=name)
-            record = npu_opslib.launch(
+            npu_opslib.launch(
                 ctx, selection, [live[n] if n else None for n in step["inputs"]],
                 [live[n] for n in step["outputs"] if n], attrs, name=step["name"])
-            ops.append(_op_profile(step, selection, record))
             for name in dead:
                 buffer = live.pop(name)
                 if not isinstance(buffer, ArenaSlice):
@@ -121,26 +144,27 @@ class Engine:
         for name, darr in live.items():  # the outputs, and any input no step reads
             if name not in self.weights and not isinstance(darr, ArenaSlice):
                 ctx.free(darr)
-        if arena is not None:
-            ctx.free(arena)
         end_cycle = ctx.synchronize()
-        profile = ctx.profile()
-        profile["launches"] = profile["launches"][first_record:]
-        profile["total_cycles"] = end_cycle - start_cycle
-        profile["latency_us"] = ctx.timeline.cycles_to_us(end_cycle - start_cycle)
-        profile["clock_ghz"] = ctx.sku.clock_ghz
-        profile["ops"] = ops
+        profile = {
+            "total_cycles": end_cycle - start_cycle,
+            "latency_us": ctx.timeline.cycles_to_us(end_cycle - start_cycle),
+            "peak_device_bytes": ctx.device.peak_bytes,
+            "launches": [self._launch_profile(r) for r in ctx.timeline.records[first_record:]],
+            "clock_ghz": ctx.sku.clock_ghz,
+            "ops": [dict(op) for op in self._op_profiles],
+        }
         if self.plan.memory:
             profile["arena_bytes"] = self.plan.memory["arena_bytes"]
             profile["planned_peak_bytes"] = self.plan.memory["peak_bytes"]
         return outputs, profile
 
 
-def _op_profile(step: dict, selection, record) -> dict:
+def _op_profile(step: dict, selection) -> dict:
+    """A step's entry of the profile's `ops`: a launch lasts its cost's total cycles."""
     cost = selection.cost
     return {"name": step["name"], "op_type": step["op_type"], "kernel": selection.kernel.name,
             "fusion": step["fusion"], "config": selection.config.name,
             "precision": selection.key.precision, "layout": selection.key.layout,
-            "cycles": record.end_cycle - record.start_cycle, "macs": cost.macs,
+            "cycles": cost.total_cycles, "macs": cost.macs,
             "bytes_read": cost.bytes_read, "bytes_written": cost.bytes_written,
             "unit": selection.kernel.unit, "array_utilization": cost.array_utilization}

@@ -39,6 +39,7 @@ class Node:
     cost: dict = field(default_factory=dict)
     layout: str = "NCHW"  # of input 0 / output 0 of layout-sensitive kernels
     precision: str = ""  # set by lower_precision; "" runs at fp32
+    domain: str = ""  # the ONNX operator set ("" the default one; else a custom operator's)
 
     @property
     def fusion_name(self) -> str:

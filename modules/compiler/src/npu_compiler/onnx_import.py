@@ -80,13 +80,18 @@ def _attribute(attr: onnx.AttributeProto):
     return value
 
 
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
 def _check_operators(proto: onnx.ModelProto) -> None:
+    """Every operator has a kernel: a built-in one, or for an operator of a custom domain
+    one registered from outside opslib (entry point group `npu_opslib.kernels`)."""
     for index, node in enumerate(proto.graph.node):
         name = node.name or f"{node.op_type}_{index}"
-        if node.domain not in ("", "ai.onnx"):
-            raise UnsupportedOperator(f"{node.domain}.{node.op_type}", name)
         if not npu_opslib.is_supported(node.op_type):
-            raise UnsupportedOperator(node.op_type, name)
+            custom = node.domain not in DEFAULT_DOMAINS
+            raise UnsupportedOperator(f"{node.domain}.{node.op_type}" if custom
+                                      else node.op_type, name)
 
 
 def import_model(model, *, batch: int | None = None) -> Graph:
@@ -134,4 +139,6 @@ def _node(node: onnx.NodeProto, index: int, opset: int) -> Node:
     last = max((i for i, o in enumerate(outputs) if o), default=-1)
     outputs = [o or f"{name}/unused_output_{i}" if i < last else o
                for i, o in enumerate(outputs)]
-    return Node(name=name, op_type=node.op_type, inputs=inputs, outputs=outputs, attrs=attrs)
+    domain = "" if node.domain in DEFAULT_DOMAINS else node.domain
+    return Node(name=name, op_type=node.op_type, inputs=inputs, outputs=outputs, attrs=attrs,
+                domain=domain)

@@ -90,7 +90,12 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
         attrs = {k: (numpy_helper.from_array(np.asarray(v)) if isinstance(v, np.ndarray) else v)
                  for k, v in node.attrs.items() if k != "coerce_2d"}
         nodes.append(helper.make_node(node.op_type, node.inputs, node.outputs, name=node.name,
-                                      **attrs))
+                                      domain=node.domain or None, **attrs))
+    custom = [node for node in graph.nodes if node.domain]
+    # onnx knows nothing of custom operators: what their kernels said of their outputs
+    # (custom_shapes) is stated, for the values downstream.
+    value_info = [info(o) for node in custom for o in node.outputs
+                  if o and graph.value(o).shape is not None and o not in graph.outputs]
     # Shape inference needs the values of small (shape-like) constants only; large weights
     # travel as typed inputs, which saves serializing hundreds of MB.
     small = {n for n, a in graph.constants.items() if a.size <= SMALL_CONSTANT}
@@ -98,8 +103,11 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
     inputs = [info(n) for n in graph.inputs] + [info(n) for n in graph.constants
                                                 if n not in small]
     onnx_graph = helper.make_graph(nodes, graph.name, inputs,
-                                   [info(n) for n in graph.outputs], initializers)
-    return helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", graph.opset)])
+                                   [info(n) for n in graph.outputs], initializers,
+                                   value_info=value_info)
+    opsets = [helper.make_opsetid("", graph.opset)]
+    opsets += [helper.make_opsetid(d, 1) for d in sorted({n.domain for n in custom})]
+    return helper.make_model(onnx_graph, opset_imports=opsets)
 
 
 @compiler_pass("shape_inference")
@@ -109,6 +117,38 @@ def shape_inference(graph: Graph) -> Graph:
     if any(node.fusion for node in graph.nodes):
         raise CompileError("shape_inference must run before fuse_epilogues")
     known_before = sum(1 for v in graph.values.values() if v.shape is not None)
+    _onnx_shapes(graph)
+    # Custom operators' outputs come from their kernels; what follows them needs another
+    # round of onnx's inference (as many as custom operators chained, at most).
+    while custom_shapes(graph):
+        _onnx_shapes(graph)
+    known = sum(1 for v in graph.values.values() if v.shape is not None)
+    graph.note(f"{known} values with known shapes ({known - known_before} new)")
+    return graph
+
+
+def custom_shapes(graph: Graph) -> int:
+    """Shapes of custom operators' outputs (onnx has no schema for them) from their kernels'
+    `output_shapes`, dtype that of the first input; returns how many nodes got shapes."""
+    done = 0
+    for node in graph.nodes:
+        outputs = [o for o in node.outputs if o]
+        if not node.domain or all(graph.value(o).shape is not None for o in outputs):
+            continue
+        inputs = [graph.value(name) for name in node.inputs if name]
+        if any(value.shape is None for value in inputs):
+            continue
+        key = npu_opslib.KernelKey(node.op_type, tuple(v.shape for v in inputs))
+        shapes = npu_opslib.get_kernel(node.op_type)().output_shapes(key, node.attrs)
+        for name, shape in zip(outputs, shapes):
+            value = graph.value(name)
+            value.shape = tuple(shape)
+            value.dtype = value.dtype or (inputs[0].dtype if inputs else None)
+        done += 1
+    return done
+
+
+def _onnx_shapes(graph: Graph) -> None:
     try:
         inferred = onnx.shape_inference.infer_shapes(to_onnx(graph), data_prop=True)
     except Exception as exc:
@@ -124,9 +164,6 @@ def shape_inference(graph: Graph) -> Graph:
             value.shape = tuple(int(d.dim_value) for d in tensor.shape.dim)
         if value.dtype is None and tensor.elem_type:
             value.dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.elem_type)).name
-    known = sum(1 for v in graph.values.values() if v.shape is not None)
-    graph.note(f"{known} values with known shapes ({known - known_before} new)")
-    return graph
 
 
 # ------------------------------------------------------------------------ constant folding

@@ -45,6 +45,9 @@ class Device:
         self._free: list[tuple[int, int]] = [(0, self.capacity_bytes)] if self.capacity_bytes else []
         self._storage: dict[int, np.ndarray] = {}  # allocation id -> raw bytes
         self._live: dict[int, Allocation] = {}
+        # allocation id -> (shape, dtype) as asked -> the typed view: kernels ask for the same
+        # views at every launch, and building one costs more than the launch's bookkeeping.
+        self._views: dict[int, dict[tuple, np.ndarray]] = {}
         self._ids = itertools.count(1)
 
     # ---------------------------------------------------------------- accounting
@@ -100,6 +103,7 @@ class Device:
     def free(self, allocation: Allocation) -> None:
         self._check_live(allocation)
         del self._live[allocation.id], self._storage[allocation.id]
+        self._views.pop(allocation.id, None)
         self.used_bytes -= allocation.size
         if allocation.size:
             self._release(allocation.offset, allocation.size)
@@ -117,6 +121,10 @@ class Device:
     # ---------------------------------------------------------------- storage
     def view(self, allocation: Allocation, shape: tuple[int, ...], dtype) -> np.ndarray:
         """A typed, writable view of the allocation's storage (the device memory itself)."""
+        key = _view_key(shape, dtype)
+        views = self._views.get(getattr(allocation, "id", None))
+        if views is not None and key in views and self._live.get(allocation.id) is allocation:
+            return views[key][...]  # a new ndarray object on the same memory
         self._check_live(allocation)
         dtype = np.dtype(dtype)
         shape = tuple(int(d) for d in shape)
@@ -124,7 +132,10 @@ class Device:
         if nbytes > allocation.size:
             raise DriverError(f"a {dtype} array of shape {shape} needs {nbytes} bytes, "
                               f"allocation at offset {allocation.offset} holds {allocation.size}")
-        return self._storage[allocation.id][:nbytes].view(dtype).reshape(shape)
+        array = self._storage[allocation.id][:nbytes].view(dtype).reshape(shape)
+        if key is not None:
+            self._views.setdefault(allocation.id, {})[key] = array
+        return array[...]
 
     def _check_live(self, allocation) -> None:
         if not isinstance(allocation, Allocation):
@@ -133,6 +144,18 @@ class Device:
         if self._live.get(allocation.id) != allocation:
             raise DriverError(f"invalid or freed allocation at offset {allocation.offset} "
                               f"on {self.sku.name}")
+
+
+def _view_key(shape, dtype) -> tuple | None:
+    """(shape, dtype) as the caller spelled them, when they can key a dict."""
+    if not isinstance(shape, tuple):
+        return None
+    try:
+        hash(dtype)
+        hash(shape)
+    except TypeError:
+        return None
+    return shape, dtype
 
 
 def _non_negative_int(value, what: str) -> int:

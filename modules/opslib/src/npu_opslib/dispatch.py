@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from npu_opslib import tuning
 from npu_opslib.errors import KernelError, UnsupportedOperator
 from npu_opslib.kernel import Kernel, KernelKey, TileConfig, canonical_attrs, get_kernel
 
@@ -37,7 +38,7 @@ def _sku_identity(sku) -> str:
 
 def select(sku, key: KernelKey, attrs: dict | None = None) -> Selection:
     """The cheapest tile configuration of `key`'s kernel on `sku`, tried once per
-    (sku, key, attributes) and remembered."""
+    (sku, key, attributes) and remembered (in memory and in the tuning cache, tuning.py)."""
     attrs = attrs or {}
     cache_key = (_sku_identity(sku), key, canonical_attrs(attrs))
     if cache_key in _CACHE:
@@ -46,10 +47,21 @@ def select(sku, key: KernelKey, attrs: dict | None = None) -> Selection:
     reason = kernel.accepts(key)
     if reason:
         raise UnsupportedOperator(key.op_type, reason)
-    best = None
     configs = kernel.configs(key, attrs)
+    best = tuning.lookup(sku, key, attrs, kernel, configs)  # the persistent tuning cache
+    if best is None:
+        best = _autotune(sku, key, attrs, kernel, configs)
+        tuning.remember(sku, key, attrs, kernel, *best)
+    selection = Selection(kernel, best[0], best[1], key, len(configs))
+    _CACHE[cache_key] = selection
+    return selection
+
+
+def _autotune(sku, key: KernelKey, attrs: dict, kernel: Kernel, configs) -> tuple:
+    """The cheapest of `configs` on the cost model, with its cost."""
     from npu_driver.perf import TileDoesNotFit
 
+    best = None
     for config in configs:
         try:
             cost = kernel.fused_cost(sku, key, config, attrs)
@@ -59,9 +71,7 @@ def select(sku, key: KernelKey, attrs: dict | None = None) -> Selection:
             best = (config, cost)
     if best is None:
         raise KernelError(f"{key.op_type}: no tile configuration for shapes {key.shapes}")
-    selection = Selection(kernel, best[0], best[1], key, len(configs))
-    _CACHE[cache_key] = selection
-    return selection
+    return best
 
 
 def clear_cache() -> None:
@@ -81,13 +91,23 @@ def launch(ctx, selection: Selection, inputs, outputs, attrs: dict | None = None
     for an omitted optional input), timed on the stream with the selection's cost."""
     kernel = selection.kernel
     key = selection.key or KernelKey(kernel.op_type, ())
+    attrs = attrs or {}
+    # A kernel class that replaces `run` or `_compute` gets exactly `run`; the others may
+    # write their first output straight into the device storage.
+    direct = type(kernel).run is Kernel.run and type(kernel)._compute is Kernel._compute
 
     def work():
         arrays = [None if d is None else d.view() for d in inputs]
-        results = kernel.run(arrays, attrs or {}, key.fusion, layout=key.layout,
-                             precision=key.precision)
-        for out, result in zip(outputs, results):
-            target = out.view()
+        targets = [out.view() for out in outputs]
+        if direct:
+            results = kernel._execute(arrays, attrs, key.fusion, key.layout, key.precision,
+                                      targets[0] if targets else None)
+        else:
+            results = kernel.run(arrays, attrs, key.fusion, layout=key.layout,
+                                 precision=key.precision)
+        for out, target, result in zip(outputs, targets, results):
+            if result is target:
+                continue
             if target.shape != np.shape(result):
                 raise KernelError(f"{kernel.op_type}: output {out.name or ''} is "
                                   f"{tuple(target.shape)} but the kernel produced "

@@ -109,6 +109,10 @@ def gelu(y):
         np.asarray(y).dtype)
 
 
+def _clip_into(y, out, min=None, max=None):
+    return np.clip(y, -np.inf if min is None else min, np.inf if max is None else max, out=out)
+
+
 EPILOGUES: dict[str, Epilogue] = {
     "Relu": Epilogue(0, lambda y: np.maximum(y, 0)),
     "LeakyRelu": Epilogue(0, lambda y, alpha=0.01: np.where(y >= 0, y, y * alpha)),
@@ -118,6 +122,34 @@ EPILOGUES: dict[str, Epilogue] = {
     "Add": Epilogue(1, lambda y, other: y + other),
     "Mul": Epilogue(1, lambda y, other: y * other),
     "Gelu": Epilogue(0, gelu, ops_per_element=8),
+}
+
+ZEROS_LIMIT = 1 << 24
+"""Elements: the largest output `_relu_into` compares against a cached block of zeros."""
+
+_zeros: dict[np.dtype, np.ndarray] = {}
+
+
+def _relu_into(y, out):
+    """np.maximum(y, 0) into `out`. Against a scalar numpy runs a slow strided loop; against a
+    contiguous block of zeros, the flat arrays take its vectorized one (same numbers)."""
+    if not y.flags.c_contiguous or y.size > ZEROS_LIMIT:
+        return np.maximum(y, 0, out=out)
+    zeros = _zeros.get(y.dtype)
+    if zeros is None or zeros.size < y.size:
+        zeros = _zeros[y.dtype] = np.zeros(max(y.size, 1 << 16), y.dtype)
+    np.maximum(y.reshape(-1), zeros[: y.size], out=out.reshape(-1))
+    return out
+
+
+# The same epilogues writing into `out` (the launch's output storage), so a fused op makes no
+# temporary: each is the ufunc of its EPILOGUES entry with `out=`, hence the same numbers.
+EPILOGUES_INTO: dict[str, Callable[..., np.ndarray]] = {
+    "Relu": _relu_into,
+    "Clip": _clip_into,
+    "Tanh": lambda y, out: np.tanh(y, out=out),
+    "Add": lambda y, out, other: np.add(y, other, out=out),
+    "Mul": lambda y, out, other: np.multiply(y, other, out=out),
 }
 
 EPILOGUE_ATTRS = "epilogue_attrs"
@@ -184,7 +216,23 @@ class Kernel:
         `layout` NHWC: input 0 and output 0 of a layout-sensitive kernel are NHWC (the
         epilogue operands too). `precision`: what the hardware would compute (see
         `_compute`)."""
-        own_attrs, epilogue_attrs = split_attrs(attrs or {}, fusion)
+        return self._execute(inputs, attrs or {}, fusion, layout, precision, None)
+
+    def _run_into(self, out: np.ndarray | None, *inputs: np.ndarray, **attrs) -> tuple:
+        """`_run`, free to compute its first output directly into `out` (C-contiguous, of the
+        launch's output shape and dtype) and return `out` itself; kernels that can avoid a
+        temporary and a copy that way override this. The default ignores `out`."""
+        return self._run(*inputs, **attrs)
+
+    def _execute(self, inputs, attrs: dict, fusion: str, layout: str, precision: str,
+                 out: np.ndarray | None) -> tuple:
+        """`run`, and with `out` (the launch's first output storage) at fp32 and NCHW the
+        kernel and its epilogue write there instead of into temporaries."""
+        if out is not None and precision == "fp32" and out.flags.c_contiguous and (
+                layout != "NHWC" or not self.layout_sensitive()) and not any(
+                x is not None and np.may_share_memory(x, out) for x in inputs):
+            return self._execute_into(out, inputs, attrs, fusion)
+        own_attrs, epilogue_attrs = split_attrs(attrs, fusion)
         ops = fusion.split("+") if fusion else []
         n_extra = sum(self._epilogue(op).extra_inputs for op in ops)
         own_inputs = list(inputs[: len(inputs) - n_extra])
@@ -207,6 +255,26 @@ class Kernel:
             operands, extra = extra[: epilogue.extra_inputs], extra[epilogue.extra_inputs:]
             y = epilogue.apply(y, *operands, **op_attrs)
         return (_rounded(np.asarray(y, dtype=dtype), precision),) + tuple(outputs[1:])
+
+    def _execute_into(self, out: np.ndarray, inputs, attrs: dict, fusion: str) -> tuple:
+        own_attrs, epilogue_attrs = split_attrs(attrs, fusion)
+        ops = fusion.split("+") if fusion else []
+        n_extra = sum(self._epilogue(op).extra_inputs for op in ops)
+        extra = list(inputs[len(inputs) - n_extra:])
+        outputs = self._run_into(out, *inputs[: len(inputs) - n_extra], **own_attrs)
+        if not ops:
+            return outputs
+        y = outputs[0]
+        dtype = y.dtype
+        for op, op_attrs in zip(ops, epilogue_attrs):
+            epilogue = self._epilogue(op)
+            operands, extra = extra[: epilogue.extra_inputs], extra[epilogue.extra_inputs:]
+            into = EPILOGUES_INTO.get(op)
+            if into is not None and fits_into(out, y, operands):
+                y = into(y, out, *operands, **op_attrs)
+            else:
+                y = epilogue.apply(y, *operands, **op_attrs)
+        return (np.asarray(y, dtype=dtype),) + tuple(outputs[1:])
 
     def _compute(self, inputs: list, attrs: dict, precision: str, scales) -> tuple:
         """`_run` as the hardware computes it at `precision`: fp16/bf16 operands and results
@@ -291,6 +359,15 @@ class Kernel:
         ops_per_element = sum(EPILOGUES[op].ops_per_element for op in ops)
         return total + costs.vector(sku, key.precision, out_elements, ops_per_element,
                                     bytes_read=extra_bytes, bytes_written=0)
+
+
+def fits_into(out: np.ndarray, y: np.ndarray, operands) -> bool:
+    """Whether `y` combined with `operands` computes in `out`'s dtype and has its shape, so
+    writing the result into `out` is what computing it anew and copying would give."""
+    if y.dtype != out.dtype or np.result_type(y, *operands) != out.dtype:
+        return False
+    shape = np.broadcast_shapes(y.shape, *(np.shape(o) for o in operands)) if operands else y.shape
+    return shape == out.shape
 
 
 def _rounded(x, precision: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npu_opslib.kernel import Kernel, register_kernel
+from npu_opslib.kernel import Kernel, fits_into, register_kernel
 
 
 def _same_dtype(result, like) -> tuple[np.ndarray]:
@@ -16,6 +16,11 @@ class Binary(Kernel):
 
     def _run(self, a, b):
         return _same_dtype(type(self).fn(a, b), a)
+
+    def _run_into(self, out, a, b):
+        if out is not None and isinstance(a, np.ndarray) and fits_into(out, a, [b]):
+            return (type(self).fn(a, b, out=out),)
+        return self._run(a, b)
 
 
 @register_kernel

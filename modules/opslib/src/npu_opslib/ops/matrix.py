@@ -29,6 +29,27 @@ def tile_configs(M: int, N: int, K: int) -> list[TileConfig]:
     return configs
 
 
+def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of np.matmul of operands shaped `a` and `b` (batch axes broadcast)."""
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+    out = tuple(batch) + (a2[-2], b2[-1])
+    if len(a) == 1:
+        out = out[:-2] + out[-1:]
+    if len(b) == 1:
+        out = out[:-1]
+    return out
+
+
+def _matmul(out, a, b):
+    """np.matmul(a, b), computed into `out` when it is the result's shape and dtype."""
+    if out is None or out.dtype != np.result_type(a, b) or \
+            out.shape != matmul_shape(a.shape, b.shape):
+        return np.matmul(a, b)
+    return np.matmul(a, b, out=out)
+
+
 @register_kernel
 class Gemm(Kernel):
     """Y = alpha * op(A) @ op(B) + beta * C."""
@@ -37,10 +58,14 @@ class Gemm(Kernel):
     unit = "array"
     fusions = MATRIX_EPILOGUES
 
-    def _run(self, a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0, broadcast=None):
+    def _run(self, a, b, c=None, **attrs):
+        return self._run_into(None, a, b, c, **attrs)
+
+    def _run_into(self, out, a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0,
+                  broadcast=None):
         a = a.T if transA else a
         b = b.T if transB else b
-        y = a @ b
+        y = _matmul(out, a, b)
         if alpha != 1.0:
             y *= alpha
         if c is not None:
@@ -76,17 +101,11 @@ class MatMul(Kernel):
     def _run(self, a, b):
         return (np.matmul(a, b),)
 
+    def _run_into(self, out, a, b):
+        return (_matmul(out, a, b),)
+
     def output_shapes(self, key, attrs):
-        a, b = key.shapes[0], key.shapes[1]
-        a2 = (1,) + a if len(a) == 1 else a
-        b2 = b + (1,) if len(b) == 1 else b
-        batch = np.broadcast_shapes(a2[:-2], b2[:-2])
-        out = tuple(batch) + (a2[-2], b2[-1])
-        if len(a) == 1:
-            out = out[:-2] + out[-1:]
-        if len(b) == 1:
-            out = out[:-1]
-        return [out]
+        return [matmul_shape(key.shapes[0], key.shapes[1])]
 
     def _bmnk(self, key):
         a, b = key.shapes[0], key.shapes[1]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
 from npu_opslib import costs
@@ -26,6 +29,19 @@ def _conv_geometry(x_shape, w_shape, attrs):
                             attrs.get("dilations"), attrs.get("auto_pad", "NOTSET"))
 
 
+def _frozen(value):
+    return None if value is None else tuple(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _run_geometry(x_shape, w_shape, kernel_shape, strides, pads, dilations, auto_pad):
+    """`_conv_geometry` of a launch, worked out once per shape and attributes (callers must
+    not modify the lists it returns)."""
+    return _conv_geometry(x_shape, w_shape, {"kernel_shape": kernel_shape, "strides": strides,
+                                             "pads": pads, "dilations": dilations,
+                                             "auto_pad": auto_pad})
+
+
 @register_kernel
 class Conv(Kernel):
     """im2col as a strided view, then one matmul per group on the array."""
@@ -35,11 +51,14 @@ class Conv(Kernel):
     layouts = ("NCHW", "NHWC")
     fusions = MATRIX_EPILOGUES
 
-    def _run(self, x, w, b=None, *, group=1, kernel_shape=None, strides=None, pads=None,
-             dilations=None, auto_pad="NOTSET"):
-        attrs = {"kernel_shape": kernel_shape, "strides": strides, "pads": pads,
-                 "dilations": dilations, "auto_pad": auto_pad}
-        out, begin, end, strides, dilations = _conv_geometry(x.shape, w.shape, attrs)
+    def _run(self, x, w, b=None, **attrs):
+        return self._run_into(None, x, w, b, **attrs)
+
+    def _run_into(self, out, x, w, b=None, *, group=1, kernel_shape=None, strides=None,
+                  pads=None, dilations=None, auto_pad="NOTSET"):
+        out_spatial, begin, end, strides, dilations = _run_geometry(
+            x.shape, w.shape, _frozen(kernel_shape), _frozen(strides), _frozen(pads),
+            _frozen(dilations), auto_pad)
         kernel = list(w.shape[2:])
         n, c = x.shape[:2]
         m = w.shape[0]
@@ -47,25 +66,24 @@ class Conv(Kernel):
         if c != w.shape[1] * group:
             raise KernelError(f"Conv: input has {c} channels, weight expects "
                               f"{w.shape[1]} x group {group}")
-        n_out = int(np.prod(out))
+        n_out = math.prod(out_spatial)
         pointwise = all(k == 1 for k in kernel) and not any(begin + end) and all(
             s == 1 for s in strides)
-        if pointwise:
+        if pointwise:  # a 1x1 convolution is the matmul itself: no window gathering
             cols = x.reshape(n, group, c // group, n_out)
         else:
-            xp = windows.padded(x, begin, end, out, kernel, strides, dilations)
-            view = windows.windows(xp, out, kernel, strides, dilations)
-            # [N, C, *out, *k] -> [N, G, C/G * prod(k), prod(out)]
-            spatial = len(kernel)
-            order = (0, 1) + tuple(range(2 + spatial, 2 + 2 * spatial)) + tuple(
-                range(2, 2 + spatial))
-            cols = view.transpose(order).reshape(n, group, (c // group) * int(np.prod(kernel)),
-                                                 n_out)
+            cols = windows.im2col(x, begin, end, out_spatial, kernel, strides, dilations)
+            cols = cols.reshape(n, group, (c // group) * math.prod(kernel), n_out)
         weights = w.reshape(group, m // group, -1)
-        y = np.matmul(weights, cols).reshape((n, m) + tuple(out))
+        shape = (n, m) + tuple(out_spatial)
+        if out is None or out.shape != shape or out.dtype != x.dtype or \
+                np.result_type(weights, cols) != x.dtype:
+            out = np.matmul(weights, cols).reshape(shape)
+        else:
+            np.matmul(weights, cols, out=out.reshape(n, group, m // group, n_out))
         if b is not None:
-            y += b.reshape((1, m) + (1,) * len(out))
-        return (y.astype(x.dtype, copy=False),)
+            out += b.reshape((1, m) + (1,) * len(out_spatial))
+        return (out.astype(x.dtype, copy=False),)
 
     def output_shapes(self, key, attrs):
         x_shape, w_shape = key.shapes[0], key.shapes[1]
@@ -125,13 +143,12 @@ class MaxPool(Pool):
     fusions = ("", "Relu")
 
     def _run(self, x, with_indices=0, storage_order=0, **attrs):
+        if not with_indices:
+            return self._run_into(None, x, **attrs)
         out, begin, end, strides, dilations = self._pool_geometry(x.shape, attrs)
         kernel = _kernel_shape(attrs)
         lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
         xp = windows.padded(x, begin, end, out, kernel, strides, dilations, value=lowest)
-        if not with_indices:
-            pooled = windows.reduce_windows(xp, out, kernel, strides, dilations, np.maximum)
-            return (pooled.astype(x.dtype, copy=False),)
         pooled, where = windows.argmax_windows(xp, out, kernel, strides, dilations)
         # `where` holds padded coordinates per spatial axis; indices are flat over the
         # unpadded input, row-major (storage_order 0) or with the spatial axes reversed.
@@ -147,6 +164,19 @@ class MaxPool(Pool):
         channel = (np.arange(n).reshape(n, 1) * c + np.arange(c).reshape(1, c)) * plane
         flat = flat + channel.reshape((n, c) + (1,) * len(dims))
         return pooled.astype(x.dtype, copy=False), flat
+
+    def _run_into(self, out, x, with_indices=0, storage_order=0, **attrs):
+        if with_indices:
+            return self._run(x, with_indices, storage_order, **attrs)
+        out_spatial, begin, end, strides, dilations = self._pool_geometry(x.shape, attrs)
+        kernel = _kernel_shape(attrs)
+        lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+        xp = windows.padded_scratch(x, begin, end, out_spatial, kernel, strides, dilations,
+                                    value=lowest)
+        shape = tuple(x.shape[:2]) + tuple(out_spatial)
+        if out is None or out.shape != shape or out.dtype != x.dtype:
+            out = None
+        return (windows.max_windows(xp, out_spatial, kernel, strides, dilations, out),)
 
 
 @register_kernel

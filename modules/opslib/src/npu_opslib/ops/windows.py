@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from npu_opslib.errors import KernelError
+
+SCRATCH_LIMIT = 64 << 20
+"""Bytes: scratch buffers up to this size are kept for reuse (per thread), larger ones are
+allocated per call so one large batch does not pin its im2col matrix forever."""
+
+_scratch = threading.local()
 
 
 def geometry(in_spatial, kernel, strides=None, pads=None, dilations=None, auto_pad="NOTSET",
@@ -60,6 +67,58 @@ def padded(x, begin, end, out_spatial, kernel, strides, dilations, value=0.0):
     return np.pad(x, widths, mode="constant", constant_values=value)
 
 
+def scratch(purpose: str, shape, dtype) -> np.ndarray:
+    """An uninitialized array for temporary work, reused across calls of this thread with the
+    same `purpose`: an im2col matrix is rebuilt per convolution, and a fresh allocation of it
+    pays page faults every time."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > SCRATCH_LIMIT:
+        return np.empty(shape, dtype)
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    buffer = buffers.get(purpose)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = buffers[purpose] = np.empty(max(nbytes, 1), np.uint8)
+    return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+def padded_scratch(x, begin, end, out_spatial, kernel, strides, dilations, value=0.0):
+    """`padded`, into a scratch buffer: only the border is filled, the interior is one copy
+    of `x`."""
+    widths = []
+    for i, size in enumerate(x.shape[2:]):
+        needed = (out_spatial[i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1
+        widths.append((begin[i], max(end[i], needed - size - begin[i])))
+    if not any(b or e for b, e in widths):
+        return x
+    shape = x.shape[:2] + tuple(size + b + e for size, (b, e) in zip(x.shape[2:], widths))
+    xp = scratch("padded", shape, x.dtype)
+    interior = [slice(None), slice(None)]
+    for axis, (size, (b, e)) in enumerate(zip(x.shape[2:], widths), start=2):
+        before = [slice(None)] * len(shape)
+        before[axis] = slice(0, b)
+        xp[tuple(before)] = value
+        before[axis] = slice(b + size, None)
+        xp[tuple(before)] = value
+        interior.append(slice(b, b + size))
+    xp[tuple(interior)] = x
+    return xp
+
+
+def im2col(x, begin, end, out_spatial, kernel, strides, dilations) -> np.ndarray:
+    """The windows of zero-padded `x` as a scratch matrix [N, C, *kernel, *out_spatial]
+    (C-contiguous, so [N, C * prod(kernel), prod(out_spatial)] is a free reshape)."""
+    xp = padded_scratch(x, begin, end, out_spatial, kernel, strides, dilations)
+    view = windows(xp, out_spatial, kernel, strides, dilations)
+    spatial = len(kernel)
+    order = (0, 1) + tuple(range(2 + spatial, 2 + 2 * spatial)) + tuple(range(2, 2 + spatial))
+    cols = scratch("im2col", x.shape[:2] + tuple(kernel) + tuple(out_spatial), x.dtype)
+    np.copyto(cols, view.transpose(order))
+    return cols
+
+
 def windows(xp, out_spatial, kernel, strides, dilations):
     """A strided view [N, C, *out_spatial, *kernel] of the windows of padded input `xp`."""
     n_spatial = len(kernel)
@@ -81,6 +140,45 @@ def reduce_windows(xp, out_spatial, kernel, strides, dilations, combine):
         window = xp[index]
         result = window.copy() if result is None else combine(result, window, out=result)
     return result
+
+
+def max_windows(xp, out_spatial, kernel, strides, dilations, out=None):
+    """`reduce_windows(..., np.maximum)` on the flat buffer of `xp`, one spatial axis at a
+    time: shifting the whole buffer by a kernel offset of an axis and taking the maximum
+    gives, at every position, the maximum over that axis's window starting there (positions
+    whose window crosses a row or channel are never read back). The maximum is exact, so the
+    grouping does not change it, and numpy runs one long vectorized loop per kernel offset
+    instead of a slow loop over short strided rows. The windows are then read at the
+    strides."""
+    for axis, (o, k, s, d) in enumerate(zip(out_spatial, kernel, strides, dilations)):
+        needed = (o - 1) * s + (k - 1) * d + 1
+        if needed > xp.shape[2 + axis]:  # the strided read below would overrun the buffer
+            raise KernelError(f"windows of spatial axis {axis} need {needed} elements, the "
+                              f"padded input has {xp.shape[2 + axis]}")
+    xp = np.ascontiguousarray(xp)
+    flat = xp.reshape(-1)
+    items = [math.prod(xp.shape[2 + i + 1:]) for i in range(len(kernel))]  # elements per step
+    held = None
+    for k, d, item in zip(kernel, dilations, items):
+        if k == 1:
+            continue
+        length = flat.size - (k - 1) * d * item
+        held = "pool1" if held == "pool0" else "pool0"
+        combined = scratch(held, (length,), flat.dtype)
+        np.maximum(flat[:length], flat[d * item: d * item + length], out=combined)
+        for offset in range(2, k):
+            shift = offset * d * item
+            np.maximum(combined, flat[shift: shift + length], out=combined)
+        flat = combined
+    itemsize = flat.itemsize
+    shape = xp.shape[:2] + tuple(out_spatial)
+    view = as_strided(flat, shape=shape, writeable=False, strides=(
+        xp.shape[1] * math.prod(xp.shape[2:]) * itemsize, math.prod(xp.shape[2:]) * itemsize,
+        *(s * item * itemsize for s, item in zip(strides, items))))
+    if out is None:
+        return view.copy()
+    np.copyto(out, view)
+    return out
 
 
 def argmax_windows(xp, out_spatial, kernel, strides, dilations):
