@@ -167,6 +167,18 @@ def test_manifest_names_one_release_per_module(stack):
     with pytest.raises(UsageError,
                        match="no release manifest .*absent.yaml .*known: partial, stack-1"):
         resolve(ws, "release:absent")
+    # A manifest is a shipped set: pins may repeat it, not change it.
+    assert resolve(ws, "release:stack-1", ["driver=1.0.0"]).modules["driver"].version == "1.0.0"
+    with pytest.raises(UsageError, match="pin compiler=1.1.0 conflicts with "
+                                         "contracts/releases/stack-1.yaml, which ships compiler 1.0.0"):
+        resolve(ws, "release:stack-1", ["compiler=1.1.0"])
+    assert resolve(ws, "release:latest", ["compiler=1.0.0"]).modules["compiler"].version == "1.0.0"
+
+
+def test_conflicting_pins_are_refused(stack):
+    _, ws = stack
+    with pytest.raises(UsageError, match="conflicting pins driver=master and driver=worktree"):
+        resolve(ws, "master", ["driver=master", "driver=worktree"])
 
 
 def test_tag_that_disagrees_with_the_version_history(stack):

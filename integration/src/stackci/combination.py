@@ -339,10 +339,31 @@ def resolve(ws: Workspace, name: str = "master", pins=()) -> "Combination":
     Pinned modules are never looked up in the base combination, so `release:latest` with
     `driver=master` works before the driver's first release.
     """
-    pinned = dict(parse_pin(text) for text in pins)
+    pinned: dict[str, str] = {}
+    for text in pins:
+        module, value = parse_pin(text)
+        if pinned.get(module, value) != value:
+            raise UsageError(f"conflicting pins {module}={pinned[module]} and {module}={value}")
+        pinned[module] = value
+    _check_manifest_pins(ws, name, pinned)
     base = _base_resolver(ws, name)
     modules = {m: resolve_pin(ws, m, pinned[m]) if m in pinned else base(m) for m in MODULES}
     return Combination("+".join([name, *(f"{m}={v}" for m, v in pinned.items())]), modules)
+
+
+def _check_manifest_pins(ws: Workspace, name: str, pinned: dict[str, str]) -> None:
+    """A stack release manifest is a shipped set: a pin may repeat its versions, not change them
+    (start from release:latest or master to try another version of a module)."""
+    if not name.startswith("release:") or name == "release:latest" or not pinned:
+        return
+    manifest_name = name.split(":", 1)[1]
+    manifest = load_manifest(ws, manifest_name)
+    for module, value in pinned.items():
+        if value != manifest[module]:
+            raise UsageError(
+                f"pin {module}={value} conflicts with contracts/releases/{manifest_name}.yaml, "
+                f"which ships {module} {manifest[module]}; drop the pin, or pin from "
+                f"release:latest or master instead")
 
 
 def _base_resolver(ws: Workspace, name: str):
