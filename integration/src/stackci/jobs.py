@@ -302,6 +302,7 @@ def workload_outcome(result: dict, workload, sku: str) -> Outcome:
     max_abs_error = max_abs_error_of(result)
     figures = [("total_cycles", simulated.get("total_cycles"), "cycles"),
                ("latency_us", simulated.get("latency_us"), "us"),
+               ("throughput_per_s", simulated.get("throughput_per_s"), "1/s"),
                ("compile_s", result.get("compile_s"), "s"),
                ("run_s", result.get("run_s"), "s"),
                ("reference_s", result.get("reference_s"), "s"),

@@ -218,3 +218,29 @@ def tiny_transformer(layers: int = 1, hidden: int = 32, heads: int = 4, ffn: int
 
 def token_feeds(batch: int = 2, seq: int = 8, vocab: int = 50, seed: int = 0) -> dict:
     return {"ids": np.random.default_rng(seed).integers(0, vocab, (batch, seq)).astype(np.int64)}
+
+
+def fire_model(batch: int = 1, seed: int = 0) -> onnx.ModelProto:
+    """SqueezeNet's Fire module (squeeze 1x1, expand 1x1 and 3x3, channel Concat), then a
+    DenseNet-style Concat of that output with features computed from it."""
+    rng = np.random.default_rng(seed)
+
+    def conv_weights(name, out_c, in_c, k):
+        return [(f"{name}_w", rng.normal(0, 0.4, (out_c, in_c, k, k)).astype(np.float32)),
+                (f"{name}_b", rng.normal(0, 0.1, out_c).astype(np.float32))]
+
+    inits = (conv_weights("squeeze", 3, 4, 1) + conv_weights("e1", 5, 3, 1) +
+             conv_weights("e3", 6, 3, 3) + conv_weights("grow", 2, 11, 3) +
+             conv_weights("head", 4, 13, 1))
+
+    def conv(name, source, pad=0):
+        return [helper.make_node("Conv", [source, f"{name}_w", f"{name}_b"], [f"{name}_c"],
+                                 pads=[pad] * 4, name=name),
+                helper.make_node("Relu", [f"{name}_c"], [name], name=f"{name}_relu")]
+
+    nodes = (conv("squeeze", "x") + conv("e1", "squeeze") + conv("e3", "squeeze", pad=1) +
+             [helper.make_node("Concat", ["e1", "e3"], ["fire"], axis=1, name="fire_cat")] +
+             conv("grow", "fire", pad=1) +
+             [helper.make_node("Concat", ["fire", "grow"], ["dense"], axis=1, name="dense_cat"),
+              helper.make_node("Conv", ["dense", "head_w", "head_b"], ["y"], name="head")])
+    return make_model(nodes, [("x", [batch, 4, 8, 8])], [("y", [batch, 4, 8, 8])], inits)

@@ -106,6 +106,8 @@ def command_run(args) -> dict:
                     for n, a in outputs.items()],
         "simulated": {"total_cycles": profile["total_cycles"],
                       "latency_us": profile["latency_us"],
+                      "batch": profile["batch"],
+                      "throughput_per_s": profile["throughput_per_s"],
                       "clock_ghz": profile["clock_ghz"],
                       "peak_device_bytes": profile["peak_device_bytes"],
                       "ops": profile["ops"]},

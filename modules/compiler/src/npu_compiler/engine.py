@@ -118,21 +118,25 @@ class Engine:
             checked[name] = array.astype(spec["dtype"], copy=False)
         return checked
 
+    def _batch(self) -> int:
+        """The batch size the plan was compiled for: the leading dimension of its first input."""
+        return _leading_dim(self.plan.inputs[0]["shape"]) if self.plan.inputs else 1
+
     def run(self, feeds: dict) -> tuple[dict[str, np.ndarray], dict]:
         feeds = self._check_feeds(feeds)
         ctx = self.ctx
         start_cycle = ctx.synchronize()
         first_record = len(ctx.timeline.records)
-        live = dict(self.weights)
+        # Arena values are there from the start: a value whose producers write its parts in
+        # place (the memory plan's aliases) is never the output of a step of its own.
+        live = {**self.weights, **self._arena_slices()}
         for name, array in feeds.items():
             live[name] = ctx.to_device(array, name=name)
-        slices = self._arena_slices()
         for (step, selection, attrs), dead in zip(self.steps, self._frees):
             for name in step["outputs"]:
-                if name:
+                if name and name not in live:
                     value = self.plan.values[name]
-                    live[name] = slices[name] if name in slices else \
-                        ctx.alloc(value["shape"], value["dtype"], name=name)
+                    live[name] = ctx.alloc(value["shape"], value["dtype"], name=name)
             npu_opslib.launch(
                 ctx, selection, [live[n] if n else None for n in step["inputs"]],
                 [live[n] for n in step["outputs"] if n], attrs, name=step["name"])
@@ -145,9 +149,14 @@ class Engine:
             if name not in self.weights and not isinstance(darr, ArenaSlice):
                 ctx.free(darr)
         end_cycle = ctx.synchronize()
+        latency_us = ctx.timeline.cycles_to_us(end_cycle - start_cycle)
+        batch = self._batch()
         profile = {
             "total_cycles": end_cycle - start_cycle,
-            "latency_us": ctx.timeline.cycles_to_us(end_cycle - start_cycle),
+            "latency_us": latency_us,
+            "batch": batch,
+            # Inferences per second at this batch size, one batch after another.
+            "throughput_per_s": batch / (latency_us * 1e-6) if latency_us > 0 else None,
             "peak_device_bytes": ctx.device.peak_bytes,
             "launches": [self._launch_profile(r) for r in ctx.timeline.records[first_record:]],
             "clock_ghz": ctx.sku.clock_ghz,
@@ -159,12 +168,19 @@ class Engine:
         return outputs, profile
 
 
+def _leading_dim(shape) -> int:
+    return int(shape[0]) if shape and isinstance(shape[0], int) and shape[0] > 0 else 1
+
+
 def _op_profile(step: dict, selection) -> dict:
     """A step's entry of the profile's `ops`: a launch lasts its cost's total cycles."""
     cost = selection.cost
     return {"name": step["name"], "op_type": step["op_type"], "kernel": selection.kernel.name,
             "fusion": step["fusion"], "config": selection.config.name,
             "precision": selection.key.precision, "layout": selection.key.layout,
-            "cycles": cost.total_cycles, "macs": cost.macs,
+            "cycles": cost.total_cycles, "compute_cycles": cost.compute_cycles,
+            "stall_cycles": cost.stall_cycles, "macs": cost.macs,
             "bytes_read": cost.bytes_read, "bytes_written": cost.bytes_written,
-            "unit": selection.kernel.unit, "array_utilization": cost.array_utilization}
+            "sram_bytes": cost.sram_bytes, "unit": selection.kernel.unit,
+            "array_utilization": cost.array_utilization,
+            "dram_utilization": cost.dram_utilization}

@@ -38,6 +38,7 @@ DEFAULT_PIPELINE = [
     "lower_precision",
     "select_kernels",
     "plan_memory",
+    "concat_in_place",  # Concat producers write into its output's arena slices
 ]
 
 
@@ -509,4 +510,4 @@ def select_kernels(graph: Graph) -> Graph:
 
 
 # The passes of their own modules register themselves on import.
-from npu_compiler import fusion, layout, memory, quantize  # noqa: E402,F401
+from npu_compiler import fusion, inplace, layout, memory, quantize  # noqa: E402,F401
