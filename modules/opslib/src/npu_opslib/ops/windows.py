@@ -110,12 +110,53 @@ def padded_scratch(x, begin, end, out_spatial, kernel, strides, dilations, value
 def im2col(x, begin, end, out_spatial, kernel, strides, dilations) -> np.ndarray:
     """The windows of zero-padded `x` as a scratch matrix [N, C, *kernel, *out_spatial]
     (C-contiguous, so [N, C * prod(kernel), prod(out_spatial)] is a free reshape)."""
+    if _same_width_rows(x, begin, end, out_spatial, kernel, strides, dilations):
+        return _im2col_flat(x, begin, end, out_spatial, kernel, dilations)
     xp = padded_scratch(x, begin, end, out_spatial, kernel, strides, dilations)
     view = windows(xp, out_spatial, kernel, strides, dilations)
     spatial = len(kernel)
     order = (0, 1) + tuple(range(2 + spatial, 2 + 2 * spatial)) + tuple(range(2, 2 + spatial))
     cols = scratch("im2col", x.shape[:2] + tuple(kernel) + tuple(out_spatial), x.dtype)
     np.copyto(cols, view.transpose(order))
+    return cols
+
+
+def _same_width_rows(x, begin, end, out_spatial, kernel, strides, dilations) -> bool:
+    """Whether a 2-D convolution keeps the input's width at stride 1 ('same' padding across):
+    then each window row is a contiguous run of the flattened input, see `_im2col_flat`."""
+    return x.ndim == 4 and tuple(strides) == (1, 1) and out_spatial[1] == x.shape[3] and \
+        begin[1] + end[1] == (kernel[1] - 1) * dilations[1] and \
+        out_spatial[0] == x.shape[2] + begin[0] + end[0] - (kernel[0] - 1) * dilations[0]
+
+
+def _im2col_flat(x, begin, end, out_spatial, kernel, dilations) -> np.ndarray:
+    """`im2col` of a same-width stride-1 convolution. With only the rows padded, the window
+    cells of kernel offset (i, j) over all output positions are one contiguous run of the flat
+    buffer shifted by i rows and j columns, so the copy is of long runs rather than of rows
+    of the output's width (a strided copy of short rows is dominated by numpy's per-row
+    overhead). A horizontal shift wraps into the neighbouring row; those cells are where the
+    left or right padding is, and are zeroed after the copy."""
+    n, c, height, width = x.shape
+    (kh, kw), (dh, dw), left = kernel, dilations, begin[1]
+    rows = height + begin[0] + end[0]
+    plane = rows * width
+    flat = scratch("padded", (n * c * plane + (kw - 1) * dw,), x.dtype)
+    body = flat[left: left + n * c * plane].reshape(n, c, rows, width)
+    body[:, :, : begin[0]] = 0
+    body[:, :, begin[0] + height:] = 0
+    body[:, :, begin[0]: begin[0] + height] = x
+    positions = out_spatial[0] * width
+    item = flat.itemsize
+    view = as_strided(flat, shape=(n, c, kh, kw, positions), writeable=False,
+                      strides=(c * plane * item, plane * item, dh * width * item, dw * item, item))
+    cols = scratch("im2col", (n, c, kh, kw) + tuple(out_spatial), x.dtype)
+    np.copyto(cols.reshape(view.shape), view)
+    for j in range(kw):
+        shift = j * dw - left  # input column of output column 0
+        if shift < 0:
+            cols[:, :, :, j, :, : min(-shift, width)] = 0
+        elif shift > 0:
+            cols[:, :, :, j, :, max(width - shift, 0):] = 0
     return cols
 
 
