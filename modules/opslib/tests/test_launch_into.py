@@ -138,3 +138,19 @@ def test_max_windows_refuses_windows_past_the_input():
     with pytest.raises(npu_opslib.KernelError, match="axis 1 need 7 elements, the padded "
                                                      "input has 6"):
         windows.max_windows(np.zeros((1, 1, 6, 6), np.float32), [2, 3], [3, 3], [2, 2], [1, 1])
+
+
+def test_a_subclass_that_overrides_run_alone_is_launched_through_its_own_run():
+    # MatMulInteger is a MatMul whose _run takes zero points: MatMul's _run_into would compute
+    # something else (and did, with a TypeError, when launches first wrote in place).
+    assert npu_opslib.get_kernel("MatMul")._writes_into()
+    assert not npu_opslib.get_kernel("MatMulInteger")._writes_into()
+    a = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    b = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    ctx = Context(SKU)
+    inputs = [ctx.to_device(a), ctx.to_device(b)]
+    key = KernelKey("MatMulInteger", (a.shape, b.shape))
+    selection = npu_opslib.select(SKU, key, {})
+    output = ctx.alloc((2, 4), np.int32)
+    npu_opslib.launch(ctx, selection, inputs, [output], {})
+    np.testing.assert_array_equal(ctx.to_host(output), a.astype(np.int32) @ b.astype(np.int32))

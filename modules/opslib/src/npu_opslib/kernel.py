@@ -224,11 +224,24 @@ class Kernel:
         temporary and a copy that way override this. The default ignores `out`."""
         return self._run(*inputs, **attrs)
 
+    @classmethod
+    def _writes_into(cls) -> bool:
+        """Whether `_run_into` computes what `_run` does: it must be defined by the same class
+        (a subclass overriding `_run` alone, as ConvInteger over Conv, computes something else)."""
+        found = cls.__dict__.get("_WRITES_INTO")
+        if found is None:
+            def owner(name: str) -> type:
+                return next(k for k in cls.__mro__ if name in vars(k))
+            found = owner("_run_into") is not Kernel and owner("_run_into") is owner("_run")
+            cls._WRITES_INTO = found
+        return found
+
     def _execute(self, inputs, attrs: dict, fusion: str, layout: str, precision: str,
                  out: np.ndarray | None) -> tuple:
         """`run`, and with `out` (the launch's first output storage) at fp32 and NCHW the
         kernel and its epilogue write there instead of into temporaries."""
-        if out is not None and precision == "fp32" and out.flags.c_contiguous and (
+        if out is not None and precision == "fp32" and self._writes_into() and \
+                out.flags.c_contiguous and (
                 layout != "NHWC" or not self.layout_sensitive()) and not any(
                 x is not None and np.may_share_memory(x, out) for x in inputs):
             return self._execute_into(out, inputs, attrs, fusion)
