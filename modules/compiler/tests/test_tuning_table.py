@@ -11,7 +11,12 @@ import pytest
 import npu_opslib
 from compiler_models import conv_block_model, tiny_transformer
 from npu_compiler import compile_model
-from npu_opslib import __main__ as opslib_cli, dispatch, tuning
+from npu_opslib import dispatch
+
+# The compiler needs opslib-api 1.1; only these tests exercise opslib 1.2's tuning tables, so
+# against an older opslib they are skipped, not collection errors.
+tuning = pytest.importorskip("npu_opslib.tuning", reason="opslib-api < 1.2: no tuning tables")
+opslib_cli = pytest.importorskip("npu_opslib.__main__", reason="opslib-api < 1.2: no tune command")
 
 
 @pytest.fixture
