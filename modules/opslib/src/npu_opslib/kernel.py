@@ -245,11 +245,7 @@ class Kernel:
                 layout != "NHWC" or not self.layout_sensitive()) and not any(
                 x is not None and np.may_share_memory(x, out) for x in inputs):
             return self._execute_into(out, inputs, attrs, fusion)
-        own_attrs, epilogue_attrs = split_attrs(attrs, fusion)
-        ops = fusion.split("+") if fusion else []
-        n_extra = sum(self._epilogue(op).extra_inputs for op in ops)
-        own_inputs = list(inputs[: len(inputs) - n_extra])
-        extra = list(inputs[len(inputs) - n_extra:])
+        own_inputs, own_attrs, epilogues, extra = self._split_epilogues(inputs, attrs, fusion)
         nhwc = layout == "NHWC" and self.layout_sensitive() and np.ndim(own_inputs[0]) == 4
         if nhwc:
             # The functional result of an NHWC kernel equals the NCHW one transposed; the
@@ -259,35 +255,43 @@ class Kernel:
                                 (attrs or {}).get(INT8_SCALES))
         if nhwc:
             outputs = (np.ascontiguousarray(np.transpose(outputs[0], TO_NHWC)),) + outputs[1:]
-        if not ops:
+        if not epilogues:
             return outputs
         y = outputs[0]
         dtype = y.dtype
-        for op, op_attrs in zip(ops, epilogue_attrs):
-            epilogue = self._epilogue(op)
-            operands, extra = extra[: epilogue.extra_inputs], extra[epilogue.extra_inputs:]
+        for op, epilogue, operands, op_attrs in epilogues:
             y = epilogue.apply(y, *operands, **op_attrs)
         return (_rounded(np.asarray(y, dtype=dtype), precision),) + tuple(outputs[1:])
 
     def _execute_into(self, out: np.ndarray, inputs, attrs: dict, fusion: str) -> tuple:
-        own_attrs, epilogue_attrs = split_attrs(attrs, fusion)
-        ops = fusion.split("+") if fusion else []
-        n_extra = sum(self._epilogue(op).extra_inputs for op in ops)
-        extra = list(inputs[len(inputs) - n_extra:])
-        outputs = self._run_into(out, *inputs[: len(inputs) - n_extra], **own_attrs)
-        if not ops:
+        own_inputs, own_attrs, epilogues, _ = self._split_epilogues(inputs, attrs, fusion)
+        outputs = self._run_into(out, *own_inputs, **own_attrs)
+        if not epilogues:
             return outputs
         y = outputs[0]
         dtype = y.dtype
-        for op, op_attrs in zip(ops, epilogue_attrs):
-            epilogue = self._epilogue(op)
-            operands, extra = extra[: epilogue.extra_inputs], extra[epilogue.extra_inputs:]
+        for op, epilogue, operands, op_attrs in epilogues:
             into = EPILOGUES_INTO.get(op)
             if into is not None and fits_into(out, y, operands):
                 y = into(y, out, *operands, **op_attrs)
             else:
                 y = epilogue.apply(y, *operands, **op_attrs)
         return (np.asarray(y, dtype=dtype),) + tuple(outputs[1:])
+
+    def _split_epilogues(self, inputs, attrs: dict, fusion: str) -> tuple:
+        """(the op's own inputs, its own attrs, [(op, epilogue, its operands, its attrs)],
+        the epilogue operands): epilogue inputs follow the op's own, in fusion order."""
+        own_attrs, epilogue_attrs = split_attrs(attrs, fusion)
+        ops = fusion.split("+") if fusion else []
+        n_extra = sum(self._epilogue(op).extra_inputs for op in ops)
+        own_inputs = list(inputs[: len(inputs) - n_extra])
+        extra = list(inputs[len(inputs) - n_extra:])
+        epilogues, rest = [], extra
+        for op, op_attrs in zip(ops, epilogue_attrs):
+            epilogue = self._epilogue(op)
+            operands, rest = rest[: epilogue.extra_inputs], rest[epilogue.extra_inputs:]
+            epilogues.append((op, epilogue, operands, op_attrs))
+        return own_inputs, own_attrs, epilogues, extra
 
     def _compute(self, inputs: list, attrs: dict, precision: str, scales) -> tuple:
         """`_run` as the hardware computes it at `precision`: fp16/bf16 operands and results

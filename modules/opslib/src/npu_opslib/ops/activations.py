@@ -6,7 +6,7 @@ import numpy as np
 
 from npu_opslib.errors import KernelError
 from npu_opslib.kernel import Kernel, register_kernel
-from npu_opslib.ops.elementwise import _same_dtype, unary
+from npu_opslib.ops.elementwise import AxisSoftmax, _same_dtype, unary
 
 SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
 
@@ -121,24 +121,6 @@ class Swish(Kernel):
 
     def _run(self, x, alpha=1.0):
         return _same_dtype(x / (1.0 + np.exp(-alpha * x)), x)
-
-
-class AxisSoftmax(Kernel):
-    """Softmax-like ops over one axis; `coerce_2d=1` is the opset < 13 form (rows of the
-    input flattened to 2-D at `axis`), set by the importer."""
-
-    ops_per_element = 5
-
-    def _run(self, x, axis=-1, coerce_2d=0):
-        shape = x.shape
-        if coerce_2d:
-            axis = axis % max(x.ndim, 1)
-            x = x.reshape(int(np.prod(shape[:axis])), -1)
-            axis = 1
-        return _same_dtype(self.along(x, axis).reshape(shape), x)
-
-    def along(self, x, axis):
-        raise NotImplementedError
 
 
 @register_kernel

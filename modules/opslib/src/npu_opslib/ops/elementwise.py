@@ -166,12 +166,11 @@ class Clip(Kernel):
         return _same_dtype(np.minimum(np.maximum(x, low), high), x)
 
 
-@register_kernel
-class Softmax(Kernel):
-    """Per-axis softmax (opset 13). With `coerce_2d=1` (what opset < 13 means, set by the
-    importer) the input is seen as 2-D [prod(:axis), prod(axis:)] and normalized per row."""
+class AxisSoftmax(Kernel):
+    """Softmax-like ops over one axis; `coerce_2d=1` is the opset < 13 form (rows of the
+    input flattened to 2-D [prod(:axis), prod(axis:)] and normalized per row), set by the
+    importer. Subclasses say what happens `along` the axis."""
 
-    op_type = "Softmax"
     ops_per_element = 5
 
     def _run(self, x, axis=-1, coerce_2d=0):
@@ -180,9 +179,21 @@ class Softmax(Kernel):
             axis = axis % max(x.ndim, 1)
             x = x.reshape(int(np.prod(shape[:axis])), -1)
             axis = 1
-        shifted = x - x.max(axis=axis, keepdims=True)
-        e = np.exp(shifted)
-        return _same_dtype((e / e.sum(axis=axis, keepdims=True)).reshape(shape), x)
+        return _same_dtype(self.along(x, axis).reshape(shape), x)
+
+    def along(self, x, axis):
+        raise NotImplementedError
+
+
+@register_kernel
+class Softmax(AxisSoftmax):
+    """Per-axis softmax (opset 13; earlier opsets through `coerce_2d`)."""
+
+    op_type = "Softmax"
+
+    def along(self, x, axis):
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
 
 
 @register_kernel
