@@ -58,18 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_feeds(path: str, plan) -> dict[str, np.ndarray]:
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"cannot read inputs {file}: no such file")
-    try:
-        with np.load(file) as data:
-            feeds = {name: data[name] for name in data.files}
-    except Exception as exc:
-        raise UsageError(f"cannot read inputs {file}: not an npz file ({exc})") from None
-    return feeds
-
-
 def random_feeds(plan, seed: int) -> dict[str, np.ndarray]:
     """Standard normal floats; integers (indices, token ids) are 0, valid for any table."""
     from npu_compiler.quantize import random_feeds as seeded
@@ -81,7 +69,7 @@ def command_run(args) -> dict:
     from npu_driver import load_sku
 
     from npu_compiler import cache
-    from npu_compiler.compile import compile_cached
+    from npu_compiler.compile import compile_cached, read_npz
     from npu_compiler.engine import Engine
 
     sku = load_sku(args.sku)  # a name or a YAML file: the engine needs the same SKU object
@@ -90,7 +78,7 @@ def command_run(args) -> dict:
                                   calibration=args.calibration,
                                   cache_dir=None if args.no_cache else cache.default_dir())
     compile_s = time.perf_counter() - started
-    feeds = _load_feeds(args.inputs, plan) if args.inputs else random_feeds(plan, args.seed)
+    feeds = read_npz(args.inputs, "inputs") if args.inputs else random_feeds(plan, args.seed)
     started = time.perf_counter()
     engine = Engine(plan, sku=sku)
     outputs, profile = engine.run(feeds)

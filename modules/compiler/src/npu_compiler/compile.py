@@ -54,20 +54,25 @@ def compile_cached(model, sku, *, precision="fp32", batch=None, pipeline=None,
     return plan, "miss"
 
 
+def read_npz(path, what: str) -> dict[str, np.ndarray]:
+    """Arrays by name from an .npz file; `what` names them in the one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"cannot read {what} {path}: no such file")
+    try:
+        with np.load(path) as data:
+            return {name: data[name] for name in data.files}
+    except Exception as exc:
+        raise InputError(f"cannot read {what} {path}: not an npz file "
+                         f"({' '.join(str(exc).split())})") from None
+
+
 def calibration_samples(calibration) -> list[dict]:
     """Calibration data as a list of feed dicts (see compile_model)."""
     if calibration is None:
         return []
     if isinstance(calibration, (str, Path)):
-        path = Path(calibration)
-        if not path.is_file():
-            raise InputError(f"cannot read calibration data {path}: no such file")
-        try:
-            with np.load(path) as data:
-                calibration = {name: data[name] for name in data.files}
-        except Exception as exc:
-            raise InputError(f"cannot read calibration data {path}: not an npz file "
-                             f"({' '.join(str(exc).split())})") from None
+        calibration = read_npz(calibration, "calibration data")
     if isinstance(calibration, dict):
         return [{name: np.asarray(a) for name, a in calibration.items()}]
     return [dict(sample) for sample in calibration]
