@@ -12,7 +12,8 @@ import npu_opslib
 from npu_driver import load_sku
 from npu_driver import precision as npu_precision
 from npu_opslib import KernelKey
-from npu_opslib.kernel import erf
+from npu_opslib.kernel import gelu
+from npu_opslib.ops.activations import erf
 
 SKU = load_sku("npu-edge")
 rng = np.random.default_rng(0)
@@ -64,6 +65,10 @@ def test_layer_normalization_and_gelu_match_their_definitions():
                                rtol=1e-6, atol=1e-7)
     grid = np.linspace(-7, 7, 1001)
     np.testing.assert_allclose(erf(grid), [math.erf(v) for v in grid], rtol=0, atol=1e-14)
+    # The negative tail keeps its relative precision (1 + erf would cancel to 0 there).
+    tail = np.linspace(-12, -3, 91)
+    np.testing.assert_allclose(gelu(tail), [0.5 * v * math.erfc(-v / math.sqrt(2))
+                                            for v in tail], rtol=1e-13, atol=0)
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])

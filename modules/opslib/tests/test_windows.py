@@ -31,3 +31,35 @@ def test_same_width_im2col_matches_padded_windows(kernel, dilations, top, bottom
     cols = windows.im2col(x, *args)
     expected = reference_cols(x, [top, left], [bottom, right], out_spatial, kernel, dilations)
     np.testing.assert_array_equal(cols, expected)
+
+
+def naive_max_windows(xp, out_spatial, kernel, strides, dilations):
+    out = np.full(xp.shape[:2] + tuple(out_spatial), -np.inf, xp.dtype)
+    for index in np.ndindex(*out_spatial):
+        where = (slice(None), slice(None)) + index
+        for offset in np.ndindex(*kernel):
+            cell = tuple(i * s + o * d for i, s, o, d in zip(index, strides, offset, dilations))
+            out[where] = np.maximum(out[where], xp[(slice(None), slice(None)) + cell])
+    return out
+
+
+@pytest.mark.parametrize("spatial", [1, 2, 3])
+def test_max_windows_matches_the_naive_maximum_over_each_window(spatial):
+    rng = np.random.default_rng(spatial)
+    for _ in range(25):
+        kernel = [int(k) for k in rng.integers(1, 4, spatial)]
+        strides = [int(s) for s in rng.integers(1, 4, spatial)]
+        dilations = [int(d) for d in rng.integers(1, 3, spatial)]
+        size = [int(rng.integers((k - 1) * d + 1, (k - 1) * d + 9))
+                for k, d in zip(kernel, dilations)]
+        out_spatial = [(n - (k - 1) * d - 1) // s + 1
+                       for n, k, d, s in zip(size, kernel, dilations, strides)]
+        xp = rng.standard_normal([2, 3] + size).astype(np.float32)
+        for name in ("pool_max", "pool_starts0", "pool_starts1"):  # stale scratch must not leak
+            windows.scratch(name, (4096,), np.float32)[:] = np.nan
+        expected = naive_max_windows(xp, out_spatial, kernel, strides, dilations)
+        np.testing.assert_array_equal(
+            windows.max_windows(xp, out_spatial, kernel, strides, dilations), expected)
+        into = np.empty_like(expected)
+        windows.max_windows(xp, out_spatial, kernel, strides, dilations, into)
+        np.testing.assert_array_equal(into, expected)

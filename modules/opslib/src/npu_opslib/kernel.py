@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, ClassVar
 
 import numpy as np
+from scipy import special
 
 from npu_opslib import costs
 from npu_opslib.errors import KernelError, UnsupportedOperator
@@ -81,32 +82,20 @@ def _sigmoid(y):
     return 1.0 / (1.0 + np.exp(-y))
 
 
-def erf(x):
-    """erf in float64 to ~1e-15 (numpy has none; a per-element math.erf is far too slow for
-    transformer activations): the Maclaurin series near 0, a continued fraction of erfc
-    beyond, which converge fast in their own ranges."""
-    x = np.asarray(x, dtype=np.float64)
-    a = np.abs(x)
-    small = a < 2.0
-    xs = np.where(small, a, 0.0)
-    term = xs.copy()
-    total = xs.copy()
-    for n in range(1, 40):  # sum (-1)^n x^(2n+1) / (n! (2n+1)), converges by n ~ 35 at x=2
-        term = -term * xs * xs / n
-        total += term / (2 * n + 1)
-    series = total * (2.0 / np.sqrt(np.pi))
-    xl = np.where(small, 2.0, a)
-    fraction = np.zeros_like(xl)
-    for k in range(60, 0, -1):  # erfc(x) = exp(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + ...)))
-        fraction = (k / 2.0) / (xl + fraction)
-    tail = 1.0 - np.exp(-xl * xl) / np.sqrt(np.pi) / (xl + fraction)
-    return np.sign(x) * np.where(small, series, tail)
+SQRT_HALF = float(np.sqrt(0.5))
 
 
 def gelu(y):
-    """GELU, exact (erf) form: what BERT and GPT-2 exports spell as Div/Erf/Add/Mul/Mul."""
-    return (0.5 * y * (1.0 + erf(np.asarray(y, dtype=np.float64) / np.sqrt(2.0)))).astype(
-        np.asarray(y).dtype)
+    """GELU, exact (erf) form: what BERT and GPT-2 exports spell as Div/Erf/Add/Mul/Mul.
+    Written with erfc, 1 + erf(v) == erfc(-v), so the negative tail keeps its relative
+    precision instead of cancelling in 1 + erf. scipy evaluates erfc in double precision
+    whatever the argument's type, so a float32 `y` stays float32 around it (half the memory
+    traffic of a float64 pass, and erfc's accuracy is unchanged)."""
+    y = np.asarray(y)
+    if y.dtype != np.float32:
+        y = y.astype(np.float64)
+    half = y.dtype.type(0.5)
+    return half * y * special.erfc(y * y.dtype.type(-SQRT_HALF))
 
 
 def _clip_into(y, out, min=None, max=None):
@@ -142,6 +131,17 @@ def _relu_into(y, out):
     return out
 
 
+def _gelu_into(y, out):
+    """`gelu` into `out`, through one temporary (float32; other types take `gelu`)."""
+    if y.dtype != np.float32:
+        np.copyto(out, gelu(y))
+        return out
+    tail = special.erfc(y * np.float32(-SQRT_HALF))
+    np.multiply(y, tail, out=out)
+    out *= np.float32(0.5)
+    return out
+
+
 # The same epilogues writing into `out` (the launch's output storage), so a fused op makes no
 # temporary: each is the ufunc of its EPILOGUES entry with `out=`, hence the same numbers.
 EPILOGUES_INTO: dict[str, Callable[..., np.ndarray]] = {
@@ -150,6 +150,7 @@ EPILOGUES_INTO: dict[str, Callable[..., np.ndarray]] = {
     "Tanh": lambda y, out: np.tanh(y, out=out),
     "Add": lambda y, out, other: np.add(y, other, out=out),
     "Mul": lambda y, out, other: np.multiply(y, other, out=out),
+    "Gelu": _gelu_into,
 }
 
 EPILOGUE_ATTRS = "epilogue_attrs"
@@ -223,6 +224,12 @@ class Kernel:
         launch's output shape and dtype) and return `out` itself; kernels that can avoid a
         temporary and a copy that way override this. The default ignores `out`."""
         return self._run(*inputs, **attrs)
+
+    def prepack(self, key: "KernelKey", constants: dict[int, np.ndarray], attrs: dict) -> None:
+        """Told that inputs `constants` (by index) keep these values at this storage for as
+        long as this kernel instance runs launches of `key` (an engine's weights), a kernel
+        may precompute from them once, as inference engines prepack weights. It must still
+        compute the same result when given other arrays. The default keeps nothing."""
 
     @classmethod
     def _writes_into(cls) -> bool:

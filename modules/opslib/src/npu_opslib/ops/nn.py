@@ -10,7 +10,7 @@ import numpy as np
 from npu_opslib import costs
 from npu_opslib.errors import KernelError
 from npu_opslib.kernel import Kernel, register_kernel
-from npu_opslib.ops import windows
+from npu_opslib.ops import windows, winograd
 from npu_opslib.ops.matrix import MATRIX_EPILOGUES, tile_configs
 
 
@@ -42,6 +42,30 @@ def _run_geometry(x_shape, w_shape, kernel_shape, strides, pads, dilations, auto
                                              "auto_pad": auto_pad})
 
 
+CONV_ATTRS = ("group", "kernel_shape", "strides", "pads", "dilations", "auto_pad")
+
+
+def _address(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
+
+
+def _bias_in_matmul(x, w, b, n, group, n_out, pointwise) -> bool:
+    """Whether the bias goes into the matmul as one more reduction row (see `im2col`'s
+    `bias_row`): the im2col matrix is being built anyway, and widening the weights costs less
+    than the pass over the output it saves (fewer weight columns than output positions)."""
+    return b is not None and not pointwise and n == 1 and group == 1 and \
+        x.dtype == w.dtype == b.dtype == np.float32 and w[0].size + 1 < n_out
+
+
+def _matmul_into(out, weights, cols, shape, product_shape):
+    """weights @ cols as an array of `shape`, written into `out` when it is that array."""
+    if out is None or out.shape != shape or out.dtype != cols.dtype or \
+            np.result_type(weights, cols) != out.dtype:
+        return np.matmul(weights, cols).reshape(shape)
+    np.matmul(weights, cols, out=out.reshape(product_shape))
+    return out
+
+
 @register_kernel
 class Conv(Kernel):
     """im2col as a strided view, then one matmul per group on the array."""
@@ -51,6 +75,22 @@ class Conv(Kernel):
     layouts = ("NCHW", "NHWC")
     fusions = MATRIX_EPILOGUES
 
+    _winograd: dict | None = None  # (prepacked weights' address, shape) -> their filters
+
+    def prepack(self, key, constants, attrs):
+        """Constant fp32 weights of a Winograd-sized convolution are transformed once."""
+        w = constants.get(1)
+        x_shape = key.shapes[0] if key.shapes else ()
+        if w is None or key.precision != "fp32" or w.dtype != np.float32 or len(x_shape) != 4:
+            return
+        own = {k: v for k, v in attrs.items() if k in CONV_ATTRS}
+        _, begin, end, strides, dilations = _conv_geometry(x_shape, w.shape, own)
+        if winograd.applies(x_shape, w.shape, int(own.get("group", 1)), strides, dilations,
+                            begin, end):
+            if self._winograd is None:
+                self._winograd = {}
+            self._winograd[(_address(w), w.shape)] = winograd.filters(w)
+
     def _run(self, x, w, b=None, **attrs):
         return self._run_into(None, x, w, b, **attrs)
 
@@ -59,6 +99,10 @@ class Conv(Kernel):
         out_spatial, begin, end, strides, dilations = _run_geometry(
             x.shape, w.shape, _frozen(kernel_shape), _frozen(strides), _frozen(pads),
             _frozen(dilations), auto_pad)
+        filters = None if self._winograd is None else self._winograd.get((_address(w), w.shape))
+        if filters is not None and x.dtype == np.float32 and winograd.applies(
+                x.shape, w.shape, int(group), strides, dilations, begin, end):
+            return (self._run_winograd(out, x, filters, b),)
         kernel = list(w.shape[2:])
         n, c = x.shape[:2]
         m = w.shape[0]
@@ -69,21 +113,33 @@ class Conv(Kernel):
         n_out = math.prod(out_spatial)
         pointwise = all(k == 1 for k in kernel) and not any(begin + end) and all(
             s == 1 for s in strides)
+        shape = (n, m) + tuple(out_spatial)
+        if _bias_in_matmul(x, w, b, n, group, n_out, pointwise):
+            cols = windows.im2col(x, begin, end, out_spatial, kernel, strides, dilations,
+                                  bias_row=True)
+            weights = windows.scratch("conv_weights", (m, cols.shape[0]), x.dtype)
+            weights[:, :-1] = w.reshape(m, -1)
+            weights[:, -1] = b
+            return (_matmul_into(out, weights, cols, shape, (m, n_out)),)
         if pointwise:  # a 1x1 convolution is the matmul itself: no window gathering
             cols = x.reshape(n, group, c // group, n_out)
         else:
             cols = windows.im2col(x, begin, end, out_spatial, kernel, strides, dilations)
             cols = cols.reshape(n, group, (c // group) * math.prod(kernel), n_out)
         weights = w.reshape(group, m // group, -1)
-        shape = (n, m) + tuple(out_spatial)
-        if out is None or out.shape != shape or out.dtype != x.dtype or \
-                np.result_type(weights, cols) != x.dtype:
-            out = np.matmul(weights, cols).reshape(shape)
-        else:
-            np.matmul(weights, cols, out=out.reshape(n, group, m // group, n_out))
+        out = _matmul_into(out, weights, cols, shape, (n, group, m // group, n_out))
         if b is not None:
             out += b.reshape((1, m) + (1,) * len(out_spatial))
         return (out.astype(x.dtype, copy=False),)
+
+    def _run_winograd(self, out, x, filters, b):
+        shape = (1, filters.shape[1]) + x.shape[2:]
+        if out is None or out.shape != shape or out.dtype != x.dtype:
+            out = np.empty(shape, x.dtype)
+        winograd.conv(x, filters, out)
+        if b is not None:
+            out += b.reshape(1, -1, 1, 1)
+        return out
 
     def output_shapes(self, key, attrs):
         x_shape, w_shape = key.shapes[0], key.shapes[1]
@@ -215,7 +271,12 @@ class GlobalAveragePool(GlobalPool):
     op_type = "GlobalAveragePool"
 
     def _run(self, x):
-        return (x.mean(axis=tuple(range(2, x.ndim)), keepdims=True).astype(x.dtype),)
+        spatial = math.prod(x.shape[2:])
+        if x.dtype != np.float32 or spatial == 0:
+            return (x.mean(axis=tuple(range(2, x.ndim)), keepdims=True).astype(x.dtype),)
+        # The sums as one matrix-vector product: BLAS beats a reduction per channel.
+        sums = x.reshape(-1, spatial) @ np.ones(spatial, np.float32)
+        return ((sums / np.float32(spatial)).reshape(x.shape[:2] + (1,) * (x.ndim - 2)),)
 
 
 @register_kernel

@@ -107,18 +107,38 @@ def padded_scratch(x, begin, end, out_spatial, kernel, strides, dilations, value
     return xp
 
 
-def im2col(x, begin, end, out_spatial, kernel, strides, dilations) -> np.ndarray:
+def im2col(x, begin, end, out_spatial, kernel, strides, dilations, bias_row=False):
     """The windows of zero-padded `x` as a scratch matrix [N, C, *kernel, *out_spatial]
-    (C-contiguous, so [N, C * prod(kernel), prod(out_spatial)] is a free reshape)."""
+    (C-contiguous, so [N, C * prod(kernel), prod(out_spatial)] is a free reshape). With
+    `bias_row` (batch 1) a row of ones follows in the same buffer, and the result is that
+    [C * prod(kernel) + 1, prod(out_spatial)] matrix: a weight matrix whose last column is the
+    bias then adds it inside the matmul, saving a pass over the output."""
+    cols, matrix = _cols_scratch(x, kernel, out_spatial, bias_row)
     if _same_width_rows(x, begin, end, out_spatial, kernel, strides, dilations):
-        return _im2col_flat(x, begin, end, out_spatial, kernel, dilations)
-    xp = padded_scratch(x, begin, end, out_spatial, kernel, strides, dilations)
-    view = windows(xp, out_spatial, kernel, strides, dilations)
-    spatial = len(kernel)
-    order = (0, 1) + tuple(range(2 + spatial, 2 + 2 * spatial)) + tuple(range(2, 2 + spatial))
-    cols = scratch("im2col", x.shape[:2] + tuple(kernel) + tuple(out_spatial), x.dtype)
-    np.copyto(cols, view.transpose(order))
-    return cols
+        _im2col_flat(cols, x, begin, end, out_spatial, kernel, dilations)
+    else:
+        xp = padded_scratch(x, begin, end, out_spatial, kernel, strides, dilations)
+        view = windows(xp, out_spatial, kernel, strides, dilations)
+        spatial = len(kernel)
+        order = (0, 1) + tuple(range(2 + spatial, 2 + 2 * spatial)) + tuple(range(2, 2 + spatial))
+        np.copyto(cols, view.transpose(order))
+    if matrix is None:
+        return cols
+    matrix[-1] = 1
+    return matrix
+
+
+def _cols_scratch(x, kernel, out_spatial, bias_row: bool):
+    """(the im2col scratch [N, C, *kernel, *out_spatial], None), or with `bias_row` (that
+    scratch, the [C * prod(kernel) + 1, prod(out_spatial)] matrix over it and the row after)."""
+    shape = x.shape[:2] + tuple(kernel) + tuple(out_spatial)
+    if not bias_row:
+        return scratch("im2col", shape, x.dtype), None
+    if x.shape[0] != 1:
+        raise KernelError(f"im2col: a bias row needs batch 1, got batch {x.shape[0]}")
+    positions = math.prod(out_spatial)
+    matrix = scratch("im2col", (x.shape[1] * math.prod(kernel) + 1, positions), x.dtype)
+    return matrix[:-1].reshape(shape), matrix
 
 
 def _same_width_rows(x, begin, end, out_spatial, kernel, strides, dilations) -> bool:
@@ -129,13 +149,13 @@ def _same_width_rows(x, begin, end, out_spatial, kernel, strides, dilations) -> 
         out_spatial[0] == x.shape[2] + begin[0] + end[0] - (kernel[0] - 1) * dilations[0]
 
 
-def _im2col_flat(x, begin, end, out_spatial, kernel, dilations) -> np.ndarray:
-    """`im2col` of a same-width stride-1 convolution. With only the rows padded, the window
-    cells of kernel offset (i, j) over all output positions are one contiguous run of the flat
-    buffer shifted by i rows and j columns, so the copy is of long runs rather than of rows
-    of the output's width (a strided copy of short rows is dominated by numpy's per-row
-    overhead). A horizontal shift wraps into the neighbouring row; those cells are where the
-    left or right padding is, and are zeroed after the copy."""
+def _im2col_flat(cols, x, begin, end, out_spatial, kernel, dilations) -> None:
+    """`im2col` into `cols` for a same-width stride-1 convolution. With only the rows padded,
+    the window cells of kernel offset (i, j) over all output positions are one contiguous run
+    of the flat buffer shifted by i rows and j columns, so the copy is of long runs rather
+    than of rows of the output's width (a strided copy of short rows is dominated by numpy's
+    per-row overhead). A horizontal shift wraps into the neighbouring row; those cells are
+    where the left or right padding is, and are zeroed after the copy."""
     n, c, height, width = x.shape
     (kh, kw), (dh, dw), left = kernel, dilations, begin[1]
     rows = height + begin[0] + end[0]
@@ -149,7 +169,6 @@ def _im2col_flat(x, begin, end, out_spatial, kernel, dilations) -> np.ndarray:
     item = flat.itemsize
     view = as_strided(flat, shape=(n, c, kh, kw, positions), writeable=False,
                       strides=(c * plane * item, plane * item, dh * width * item, dw * item, item))
-    cols = scratch("im2col", (n, c, kh, kw) + tuple(out_spatial), x.dtype)
     np.copyto(cols.reshape(view.shape), view)
     for j in range(kw):
         shift = j * dw - left  # input column of output column 0
@@ -157,7 +176,6 @@ def _im2col_flat(x, begin, end, out_spatial, kernel, dilations) -> np.ndarray:
             cols[:, :, :, j, :, : min(-shift, width)] = 0
         elif shift > 0:
             cols[:, :, :, j, :, max(width - shift, 0):] = 0
-    return cols
 
 
 def windows(xp, out_spatial, kernel, strides, dilations):
@@ -184,42 +202,53 @@ def reduce_windows(xp, out_spatial, kernel, strides, dilations, combine):
 
 
 def max_windows(xp, out_spatial, kernel, strides, dilations, out=None):
-    """`reduce_windows(..., np.maximum)` on the flat buffer of `xp`, one spatial axis at a
-    time: shifting the whole buffer by a kernel offset of an axis and taking the maximum
-    gives, at every position, the maximum over that axis's window starting there (positions
-    whose window crosses a row or channel are never read back). The maximum is exact, so the
-    grouping does not change it, and numpy runs one long vectorized loop per kernel offset
-    instead of a slow loop over short strided rows. The windows are then read at the
-    strides."""
+    """`reduce_windows(..., np.maximum)`, one spatial axis at a time on flat buffers. Along an
+    axis, shifting the whole buffer by a kernel offset and taking the maximum gives, at every
+    position, the maximum over that axis's window starting there (positions whose window
+    crosses a row or channel are never read back): numpy runs one long vectorized loop per
+    offset instead of a slow loop over short strided rows. Before the next axis, only the
+    window starts (every stride-th position) are kept, so the later passes run on a buffer
+    the stride times smaller; the last axis is read at its stride into the result. The
+    maximum is exact, so the grouping does not change it."""
     for axis, (o, k, s, d) in enumerate(zip(out_spatial, kernel, strides, dilations)):
         needed = (o - 1) * s + (k - 1) * d + 1
-        if needed > xp.shape[2 + axis]:  # the strided read below would overrun the buffer
+        if needed > xp.shape[2 + axis]:  # the strided reads below would overrun the buffer
             raise KernelError(f"windows of spatial axis {axis} need {needed} elements, the "
                               f"padded input has {xp.shape[2 + axis]}")
-    xp = np.ascontiguousarray(xp)
-    flat = xp.reshape(-1)
-    items = [math.prod(xp.shape[2 + i + 1:]) for i in range(len(kernel))]  # elements per step
-    held = None
-    for k, d, item in zip(kernel, dilations, items):
-        if k == 1:
-            continue
-        length = flat.size - (k - 1) * d * item
-        held = "pool1" if held == "pool0" else "pool0"
-        combined = scratch(held, (length,), flat.dtype)
-        np.maximum(flat[:length], flat[d * item: d * item + length], out=combined)
-        for offset in range(2, k):
-            shift = offset * d * item
-            np.maximum(combined, flat[shift: shift + length], out=combined)
-        flat = combined
-    itemsize = flat.itemsize
-    shape = xp.shape[:2] + tuple(out_spatial)
-    view = as_strided(flat, shape=shape, writeable=False, strides=(
-        xp.shape[1] * math.prod(xp.shape[2:]) * itemsize, math.prod(xp.shape[2:]) * itemsize,
-        *(s * item * itemsize for s, item in zip(strides, items))))
-    if out is None:
-        return view.copy()
-    np.copyto(out, view)
-    return out
+    current = np.ascontiguousarray(xp)
+    last = len(kernel) - 1
+    for axis, (o, k, s, d) in enumerate(zip(out_spatial, kernel, strides, dilations)):
+        maxed = _shifted_max(current, axis, k, d)
+        starts = [slice(None)] * maxed.ndim
+        starts[2 + axis] = slice(0, (o - 1) * s + 1, s)
+        if axis == last:
+            view = maxed[tuple(starts)]
+            if out is None:
+                return view.copy()
+            np.copyto(out, view)
+            return out
+        shape = list(maxed.shape)
+        shape[2 + axis] = o
+        # Alternating buffers: with k == 1, `maxed` is the previous axis's starts.
+        current = scratch(f"pool_starts{axis % 2}", tuple(shape), maxed.dtype)
+        np.copyto(current, maxed[tuple(starts)])
+    return out  # no spatial axes: unreachable for a pooling kernel
+
+
+def _shifted_max(x, axis: int, k: int, d: int) -> np.ndarray:
+    """Each position of contiguous `x` holding the maximum of the `k` elements, `d` apart,
+    that start there along spatial `axis` (meaningful where that window fits)."""
+    if k == 1:
+        return x
+    flat = x.reshape(-1)
+    step = d * math.prod(x.shape[3 + axis:])  # elements between window cells
+    length = flat.size - (k - 1) * step
+    maxed = scratch("pool_max", (flat.size,), x.dtype)
+    np.maximum(flat[:length], flat[step: step + length], out=maxed[:length])
+    for offset in range(2, k):
+        np.maximum(maxed[:length], flat[offset * step: offset * step + length],
+                   out=maxed[:length])
+    return maxed.reshape(x.shape)
 
 
 def argmax_windows(xp, out_spatial, kernel, strides, dilations):
