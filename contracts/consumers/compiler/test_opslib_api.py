@@ -68,3 +68,20 @@ def test_the_functional_reference_honours_precision():
     (fp32,) = npu_opslib.run_reference("Relu", [x], {}, precision="fp32")
     (bf16,) = npu_opslib.run_reference("Relu", [x], {}, precision="bf16")
     assert fp32[0, 0] == x[0, 0] and bf16[0, 0] == 1.0
+
+
+def test_kernels_take_prepacked_constants_and_still_compute_any_input():
+    """opslib-api 1.3: the engine hands each kernel its weights once (`prepack`); an older
+    opslib has no prepack and the engine skips it."""
+    kernel = npu_opslib.get_kernel("Conv")()
+    if not hasattr(kernel, "prepack"):
+        pytest.skip("opslib-api < 1.3: no prepack")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 64, 14, 14), np.float32)
+    w = rng.standard_normal((8, 64, 3, 3), np.float32)
+    attrs = {"pads": [1, 1, 1, 1]}
+    assert kernel.prepack(KernelKey("Conv", (x.shape, w.shape)), {1: w}, attrs) is None
+    for weights in (w, w[::-1].copy()):
+        np.testing.assert_allclose(kernel.run([x, weights], attrs)[0],
+                                   npu_opslib.run_reference("Conv", [x, weights], attrs)[0],
+                                   rtol=1e-4, atol=1e-4)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import npu_compiler
+import npu_opslib.ops.nn
 from npu_driver import OutOfDeviceMemory, load_sku
 from compiler_models import conv_block_model, light_model, random_feeds
 
@@ -111,3 +112,26 @@ def test_unknown_or_unoffered_precision_is_named():
     no_int8 = load_sku(SKU).with_overrides(precisions={"fp32": 1, "fp16": 2})
     with pytest.raises(npu_compiler.UnsupportedPrecision, match="does not run int8"):
         npu_compiler.compile_model(conv_block_model(), no_int8, precision="int8")
+
+
+def test_engine_prepacks_each_steps_weights_once(monkeypatch):
+    """Kernels are told which inputs are weights (uploaded once, never written) when the
+    engine is built, and only then: opslib's Conv transforms them for Winograd."""
+    if "prepack" not in vars(npu_opslib.ops.nn.Conv):
+        pytest.skip("opslib-api < 1.3: kernels take no prepacked weights")
+    seen = []
+    real = npu_opslib.ops.nn.Conv.prepack
+
+    def spy(self, key, constants, attrs):
+        seen.append((key.op_type, sorted(constants)))
+        return real(self, key, constants, attrs)
+
+    monkeypatch.setattr(npu_opslib.ops.nn.Conv, "prepack", spy)
+    model = conv_block_model()
+    engine = npu_compiler.Engine(npu_compiler.compile_model(model, SKU))
+    convs = [s for s in engine.plan.steps if s["op_type"] == "Conv"]
+    assert sorted(seen) == sorted(("Conv", [1, 2] if len(s["inputs"]) > 2 and s["inputs"][2]
+                                   else [1]) for s in convs)
+    engine.run(random_feeds(model))
+    engine.run(random_feeds(model, seed=1))
+    assert len(seen) == len(convs)

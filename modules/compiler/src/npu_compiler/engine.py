@@ -39,6 +39,7 @@ class Engine:
         self.steps = [self._prepare(step) for step in plan.steps]
         self.weights = {name: self.ctx.to_device(array, name=name)
                         for name, array in plan.constants.items()}
+        self._prepack()
         self._frees = self._last_uses()
         self._arena = None
         self._slices: dict[str, ArenaSlice] = {}
@@ -63,6 +64,17 @@ class Engine:
         else:
             selection = npu_opslib.select(self.ctx.sku, key, attrs)
         return step, selection, attrs
+
+    def _prepack(self) -> None:
+        """Tell each kernel which of its inputs are weights: they are uploaded once and never
+        written, so a kernel may transform them once (opslib 1.3's `prepack`; older kernels
+        have none)."""
+        for step, selection, attrs in self.steps:
+            prepack = getattr(selection.kernel, "prepack", None)
+            constants = {index: self.weights[name].view()
+                         for index, name in enumerate(step["inputs"]) if name in self.weights}
+            if prepack is not None and constants:
+                prepack(selection.key, constants, attrs)
 
     def _last_uses(self) -> list[list[str]]:
         """For each step, the values that are dead once it has run."""

@@ -33,6 +33,7 @@ DEFAULT_PIPELINE = [
     "fuse_gelu",
     "fuse_attention",
     "assign_layout",
+    "sink_relu",  # Relu after MaxPool: on the pooled tensor, as its epilogue
     "fuse_epilogues",  # conv/matmul + bias + activation (and residual Add)
     "dead_code",
     "lower_precision",
@@ -392,6 +393,72 @@ def _fold_affine(graph: Graph, first: Node, op: str, vector: np.ndarray) -> bool
     graph.set_constant(names[1], (beta * scale + offset).astype(np.float32))
     first.inputs = [first.inputs[0], names[0], names[1]] + first.inputs[3:5]
     return True
+
+
+def _relu_input(graph: Graph, producers: dict, value: str, reader: Node) -> str | None:
+    """The input of the Relu producing `value`, if `reader` is that value's only reader."""
+    relu = producers.get(value)
+    if relu is None or relu.op_type != "Relu" or _sole_consumer(graph, value) is not reader:
+        return None
+    return relu.inputs[0]
+
+
+def _sink_below(graph: Graph, pool: Node, producers: dict) -> int:
+    """Move the Relu(s) feeding `pool` after it; the number of Relus removed before it."""
+    source = pool.inputs[0]
+    before = producers.get(source)
+    if before is None:
+        return 0
+    if before.op_type == "Relu":
+        inputs, relus = [_relu_input(graph, producers, source, pool)], [before]
+    elif before.op_type == "Concat" and _sole_consumer(graph, source) is pool:
+        inputs = [_relu_input(graph, producers, x, before) for x in before.inputs]
+        relus = [producers.get(x) for x in before.inputs]
+    else:
+        return 0
+    if not inputs or any(x is None for x in inputs):
+        return 0
+    if before.op_type == "Concat":
+        before.inputs = inputs
+    else:
+        pool.inputs = [inputs[0]] + pool.inputs[1:]
+    pooled = f"{pool.outputs[0]}/before_relu"
+    graph.values[pooled] = Value(pooled, graph.value(pool.outputs[0]).shape,
+                                 graph.value(pool.outputs[0]).dtype)
+    graph.nodes = [n for n in graph.nodes if not any(n is r for r in relus)]
+    relu = Node(f"{pool.name}/relu", "Relu", [pooled], [pool.outputs[0]])
+    pool.outputs = [pooled]
+    graph.nodes.insert(graph.nodes.index(pool) + 1, relu)
+    return len(relus)
+
+
+@compiler_pass("sink_relu")
+def sink_relu(graph: Graph) -> Graph:
+    """A Relu before a MaxPool moves after it: max commutes with a non-decreasing function, so
+    MaxPool(Relu(x)) == Relu(MaxPool(x)), and there it touches the pooled tensor, stride^2
+    times smaller (fused as the MaxPool's epilogue). The Relus of a Concat's inputs move with
+    it when the Concat only feeds such a MaxPool (Relu commutes with Concat too). A MaxPool
+    returning Indices keeps its input: ties at zero would change them."""
+    if "Relu" not in npu_opslib.get_kernel("MaxPool").fusions:
+        graph.note("MaxPool takes no Relu epilogue: Relus stay where they are")
+        return graph
+    moved = 0
+    changed = True
+    while changed:
+        changed = False
+        producers = graph.producers()
+        for pool in list(graph.nodes):
+            if pool.op_type != "MaxPool" or pool.fusion or len(
+                    [o for o in pool.outputs if o]) != 1:
+                continue
+            removed = _sink_below(graph, pool, producers)
+            if removed:
+                moved += removed
+                changed = True
+                break
+    if moved:
+        graph.note(f"moved {moved} Relu below MaxPool", relus_sunk=moved)
+    return graph
 
 
 # ------------------------------------------------------------------------ fusion
