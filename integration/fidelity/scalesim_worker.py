@@ -4,14 +4,16 @@ Reads one JSON job on stdin: {"array": [rows, cols], "dataflow": "os"|"ws"|"is",
 "sram_kb": [ifmap, filter, ofmap], "bandwidth": words per cycle per port,
 "layers": [{"name", "M", "N", "K"}, ...]} and prints one JSON line per layer as it finishes:
 {"name", "M", "N", "K", "compute_cycles", "stall_cycles", "total_cycles",
-"total_cycles_with_prefetch", "seconds"}. Each layer runs alone so that a slow layer reports
-its own wall time and a crash names the layer.
+"total_cycles_with_prefetch", "seconds", "peak_rss_mb"}. Each layer runs alone so that a slow
+layer reports its own wall time and a crash names the layer; peak_rss_mb is the process's peak
+so far (run_fidelity.py gives every layer a process of its own, so it is that layer's).
 """
 
 import contextlib
 import csv
 import io
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -85,7 +87,8 @@ def run_layer(job: dict, layer: dict, workdir: Path) -> dict:
     return {"name": layer["name"], "M": layer["M"], "N": layer["N"], "K": layer["K"],
             "compute_cycles": total - stall, "stall_cycles": stall, "total_cycles": total,
             "total_cycles_with_prefetch": int(row["Total Cycles (incl. prefetch)"]),
-            "seconds": round(seconds, 3)}
+            "seconds": round(seconds, 3),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
 
 
 def main() -> int:

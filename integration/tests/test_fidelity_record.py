@@ -123,3 +123,16 @@ def test_a_missing_file_names_it(capsys, tmp_path, db):
     assert code == 2
     assert err.strip() == (f"stackci: error: cannot read fidelity results "
                            f"{tmp_path / 'absent.json'}: No such file or directory")
+
+
+def test_a_checkpoint_of_an_unfinished_run_is_not_recorded(capsys, tmp_path, db):
+    path = tmp_path / "fidelity.partial.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
+    code, out, err = record(capsys, tmp_path, db, path)
+    assert code == 2 and out == ""
+    assert err.strip() == (f"stackci: error: {path} is run_fidelity.py's checkpoint of an "
+                           "unfinished run; rerun the same run_fidelity.py command to finish "
+                           "it, then record its --json")
+    store = Store(db)
+    assert store.runs() == []
+    store.close()

@@ -4,6 +4,8 @@
 makes the weekly full table a run like any other: tier "weekly", one job per layer, array and
 dataflow (passed when the compute cycles are equal and the total cycles within 5%), with the
 cycles of both simulators and their difference as metrics, so the dashboard trends them.
+The checkpoint run_fidelity.py keeps while it runs (FILE.partial.jsonl) is not recorded: an
+unfinished table is resumed (rerun the same run_fidelity.py command), not stored.
 """
 
 from __future__ import annotations
@@ -115,6 +117,9 @@ def _cycles(data: dict, name: str, where: str, path: Path) -> dict:
 
 def load_results(path: Path) -> tuple[dict, list[LayerResult]]:
     """The summary and the layer rows of a run_fidelity.py JSON file, checked."""
+    if path.suffix == ".jsonl":
+        raise UsageError(f"{path} is run_fidelity.py's checkpoint of an unfinished run; rerun "
+                         "the same run_fidelity.py command to finish it, then record its --json")
     try:
         document = json.loads(path.read_text())
     except OSError as exc:
