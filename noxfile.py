@@ -74,14 +74,6 @@ def stackci_command(session: nox.Session) -> None:
 
 
 @nox.session
-def benchmarks(session: nox.Session) -> None:
-    """The harness's benchmarks (integration/benchmarks): timings reported, never asserted."""
-    install_harness(session)
-    session.run("pytest", str(ROOT / "integration" / "benchmarks"), "--benchmark-only", "-s",
-                *session.posargs, env={"STACKCI_REPO": str(ROOT)})
-
-
-@nox.session
 def tests(session: nox.Session) -> None:
     """Every module's tests, the consumer contract tests and the harness's, on the working tree."""
     install_harness(session)
@@ -116,9 +108,11 @@ SCALESIM_REQUIREMENTS = ("scalesim==3.0.0", "numpy<2.4")
 @nox.session
 def fidelity(session: nox.Session) -> None:
     """The driver's scalesim mode and SCALE-Sim v3 side by side (quick subset; -- --full: all
-    of ResNet-50's layers). Writes fidelity.json in the session's directory and stores it in
-    the results database as a weekly run (`stackci fidelity record`; STACKCI_DB chooses the
-    database)."""
+    of ResNet-50's layers; -- --jobs N: N SCALE-Sim processes at once). Writes fidelity.json in
+    the session's directory and stores it in the results database as a weekly run (`stackci
+    fidelity record`; STACKCI_DB chooses the database). Finished rows are checkpointed in nox's
+    cache directory, which nox never wipes (unlike a session's virtualenv): rerunning the same
+    command after a kill or a crash simulates only the rows that are missing."""
     install_harness(session)
     session.install(*CONSTRAINTS, "-e", str(ROOT / "modules" / "driver"), "onnx")
     scalesim_env = Path(session.cache_dir) / "scalesim-3.0.0"
@@ -128,9 +122,10 @@ def fidelity(session: nox.Session) -> None:
         session.run("uv", "pip", "install", "--quiet", "-p", str(scalesim_python),
                     *SCALESIM_REQUIREMENTS, external=True)
     results = Path(session.virtualenv.location) / "fidelity.json"
+    checkpoint = Path(session.cache_dir) / "fidelity.partial.jsonl"
     results.unlink(missing_ok=True)
     # Exit 1 means a layer missed its bound: the table is still recorded (record fails then).
     session.run("python", str(ROOT / "integration" / "fidelity" / "run_fidelity.py"),
                 "--scalesim-python", str(scalesim_python), "--json", str(results),
-                *session.posargs, success_codes=[0, 1])
+                "--checkpoint", str(checkpoint), *session.posargs, success_codes=[0, 1])
     session.run("stackci", "fidelity", "record", str(results))

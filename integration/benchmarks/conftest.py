@@ -4,3 +4,23 @@ import os
 
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The functional-speed ratios as one table: per model, and the smoke suite's total."""
+    from test_functional_speed import GOAL, MEASURED
+
+    if not MEASURED:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write(f"functional speed, stack / onnxruntime (single-threaded; goal <= {GOAL}x)")
+    write(f"{'model':<14}{'stack ms':>10}{'onnxruntime ms':>16}{'ratio':>8}  verdict")
+    rows = list(MEASURED.items())
+    total = {"stack_s": sum(m["stack_s"] for _, m in rows),
+             "onnxruntime_s": sum(m["onnxruntime_s"] for _, m in rows)}
+    total["ratio"] = total["stack_s"] / total["onnxruntime_s"]
+    for name, m in rows + [("smoke suite", total)]:
+        verdict = "meets" if m["ratio"] <= GOAL else "misses"
+        write(f"{name:<14}{m['stack_s'] * 1e3:>10.1f}{m['onnxruntime_s'] * 1e3:>16.1f}"
+              f"{m['ratio']:>7.2f}x  {verdict}")
