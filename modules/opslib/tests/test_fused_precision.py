@@ -128,3 +128,28 @@ def test_int8_attention_keeps_the_output_direction():
                                       precision="int8")
     cosine = np.sum(got * exact) / np.linalg.norm(got) / np.linalg.norm(exact)
     assert 0.99 < cosine < 1.0
+
+
+def test_float32_erfc_is_within_a_few_ulp_of_math_erfc():
+    from npu_opslib.fastmath import erfc_float32
+
+    grid = np.concatenate([np.linspace(-6, 9, 30001), [0.0, -0.0, 1e-30, 40.0, -40.0]]).astype(
+        np.float32)
+    exact = np.array([math.erfc(float(v)) for v in grid])
+    got = erfc_float32(grid).astype(np.float64)
+    normal = exact > 1e-30
+    assert np.max(np.abs(got[normal] / exact[normal] - 1)) < 5e-6
+    assert np.all(np.abs(got[~normal] - exact[~normal]) < 1e-30)
+    in_place = grid.copy()
+    erfc_float32(in_place, out=in_place)
+    np.testing.assert_array_equal(in_place, got.astype(np.float32))
+
+
+def test_float32_gelu_matches_the_exact_one_to_float32_precision():
+    y = np.linspace(-12, 12, 48001).astype(np.float32)
+    exact = np.array([0.5 * float(v) * math.erfc(-float(v) / math.sqrt(2)) for v in y])
+    got = gelu(y).astype(np.float64)
+    assert got.dtype == np.float64 and gelu(y).dtype == np.float32
+    big = np.abs(exact) > 1e-6
+    assert np.max(np.abs(got[big] - exact[big]) / np.abs(exact[big])) < 3e-6
+    assert np.max(np.abs(got - exact)) < 1e-6
