@@ -135,3 +135,16 @@ def test_engine_prepacks_each_steps_weights_once(monkeypatch):
     engine.run(random_feeds(model))
     engine.run(random_feeds(model, seed=1))
     assert len(seen) == len(convs)
+
+
+def test_the_timeline_holds_the_latest_run_only(squeezenet):
+    """A server runs one engine per batch size for its whole life: the timeline must not grow
+    with every request."""
+    model, plan = squeezenet
+    engine = npu_compiler.Engine(plan)
+    feeds = random_feeds(model)
+    _, first = engine.run(feeds)
+    for _ in range(3):
+        _, profile = engine.run(feeds)
+    assert len(engine.ctx.timeline.records) == len(profile["launches"]) == len(first["launches"])
+    assert profile["total_cycles"] == first["total_cycles"]

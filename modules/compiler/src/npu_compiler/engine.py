@@ -138,7 +138,10 @@ class Engine:
         feeds = self._check_feeds(feeds)
         ctx = self.ctx
         start_cycle = ctx.synchronize()
-        first_record = len(ctx.timeline.records)
+        # The engine owns its context: its timeline holds the latest run (what a trace saves),
+        # not every run since the engine was built (a server's memory grew per request).
+        ctx.timeline.records.clear()
+        first_record = 0
         # Arena values are there from the start: a value whose producers write its parts in
         # place (the memory plan's aliases) is never the output of a step of its own.
         live = {**self.weights, **self._arena_slices()}
