@@ -23,7 +23,7 @@ from stackci.workspace import Workspace
 
 SKU = "npu-edge"
 GOAL = 1.5
-ROUNDS = 7
+ROUNDS = 15
 MODELS = [w.name for w in load_suite().select("smoke") if w.precision == "fp32"]
 
 MEASURED: dict[str, dict] = {}
