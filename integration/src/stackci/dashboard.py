@@ -1,9 +1,12 @@
 """The static dashboard: HTML pages rendered from the results database (like `asv publish`).
 
 index.html     budget banner, the latest run, recent runs, latency trends, latest figures,
-               the ONNX node suite's pass count and the kernel library's size per combination
+               functional speed against onnxruntime, the ONNX node suite's pass count and the
+               kernel library's size per combination
 compat.html    the compatibility matrix (declared / verified / measured), disagreements first
 conformance.html  the latest node-suite failures of each combination, by class
+fidelity.html  the latest fidelity run (our scalesim mode against SCALE-Sim) per array and
+               dataflow, and the worst total-cycle difference per fidelity run
 ops/*.html     op-level breakdown of the latest run of one workload on one SKU
 data.json      the figures the pages show, for scripts and tests
 assets/        plotly.min.js (copied from the installed plotly package) and the stylesheet
@@ -14,6 +17,7 @@ Every page works offline: scripts and styles are referenced by relative path, ne
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 from datetime import datetime
@@ -22,6 +26,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from stackci.budget import format_duration
+from stackci.commands.fidelity import DATAFLOWS, TOTAL_LIMIT_PERCENT
+from stackci.commands.fidelity import STAGE as FIDELITY_STAGE
 from stackci.errors import StackciError
 from stackci.matrix import build_matrix
 from stackci.store import Store
@@ -29,8 +35,10 @@ from stackci.workspace import find_repo_root
 
 RECENT_RUNS = 30
 TREND_METRIC = "latency_us"
+SPEED_METRIC = "speed_ratio"
+SPEED_GOAL = 1.5  # the stack's functional run may take at most 1.5x onnxruntime's time
 LATEST_FIGURES = ("latency_us", "total_cycles", "peak_device_bytes", "max_abs_error",
-                  "compile_s")
+                  "compile_s", SPEED_METRIC)
 
 
 def site_dir() -> Path:
@@ -200,6 +208,155 @@ def library_view(store: Store) -> dict | None:
             "latest": [newest[name] for name in sorted(newest)]}
 
 
+def run_order(traces: dict[str, list[dict]]) -> list[str]:
+    """Every x label of the traces in run order: a category axis otherwise orders them by
+    first appearance, which puts a run only a later trace has after the runs of the first."""
+    labels = {p["x"]: p["run_id"] for points in traces.values() for p in points}
+    return sorted(labels, key=lambda x: labels[x])
+
+
+def goal_label(text: str, y: float) -> dict:
+    """A note just above the right end of a dashed horizontal line at `y`."""
+    return {"xref": "paper", "x": 1, "xanchor": "right", "y": y, "yanchor": "bottom",
+            "text": text, "showarrow": False}
+
+
+def speed_figure(sku: str, by_workload: dict[str, list[dict]]) -> dict:
+    figure = line_figure(f"{sku}: functional run time / onnxruntime's", "x onnxruntime",
+                         by_workload, floors=(SPEED_GOAL,))
+    layout = figure["layout"]
+    layout["xaxis"].update(categoryorder="array", categoryarray=run_order(by_workload))
+    layout["showlegend"] = True
+    layout["legend"] = {"title": {"text": "workload"}}
+    layout["annotations"] = [goal_label(f"goal {SPEED_GOAL:g}x", SPEED_GOAL)]
+    layout["height"] = 380
+    return figure
+
+
+def speed_view(store: Store) -> dict | None:
+    """The functional speed trends: one chart per SKU (a line per workload), so a suite of
+    many workloads stays a few readable charts."""
+    series = trends(store, SPEED_METRIC)
+    if not series:
+        return None
+    by_sku: dict[str, dict[str, list[dict]]] = {}
+    for workload, skus in series.items():
+        for sku, points in skus.items():
+            by_sku.setdefault(sku, {})[workload] = points
+    charts = [{"id": f"speed-{slug(sku)}", "sku": sku, "figure": speed_figure(sku, traces)}
+              for sku, traces in sorted(by_sku.items())]
+    return {"series": series, "charts": charts, "goal": SPEED_GOAL}
+
+
+FIDELITY_DIFF = "total_cycles_diff_percent"
+FIDELITY_METRICS = ("ours_compute_cycles", "scalesim_compute_cycles", "compute_cycles_diff",
+                    "ours_total_cycles", "scalesim_total_cycles", "total_cycles_diff",
+                    FIDELITY_DIFF)
+DATAFLOW_NAMES = {"os": "output stationary", "ws": "weight stationary",
+                  "is": "input stationary"}
+
+
+def fidelity_runs(store: Store) -> list[dict]:
+    """The runs `stackci fidelity record` stored, oldest first."""
+    return [run for run in reversed(store.runs()) if (run["plan"] or {}).get("kind")
+            == FIDELITY_STAGE]
+
+
+def fidelity_row(job: dict, figures: dict[str, float]) -> dict:
+    """One layer on one array and dataflow. The key (`fidelity:layer:RxC:dataflow`) names
+    where it ran; the job's details (run_fidelity.py's row) hold the GEMM's shape."""
+    _, layer, array, dataflow = job["key"].split(":")
+    rows, cols = (int(n) for n in array.split("x"))
+    details = job["details"] or {}
+    diff, percent = figures.get("compute_cycles_diff"), figures.get(FIDELITY_DIFF)
+    compute_miss = diff is not None and diff != 0
+    total_miss = percent is not None and abs(percent) > TOTAL_LIMIT_PERCENT
+    return {"layer": layer, "rows": rows, "cols": cols, "dataflow": dataflow,
+            **{dim: details.get(dim) for dim in ("M", "N", "K")},
+            **{name: figures.get(name) for name in FIDELITY_METRICS},
+            "ours_s": (details.get("ours") or {}).get("seconds"),
+            "scalesim_s": (details.get("scalesim") or {}).get("seconds"),
+            "compute_miss": compute_miss, "total_miss": total_miss,
+            "miss": compute_miss or total_miss}
+
+
+def fidelity_tables(rows: list[dict]) -> list[dict]:
+    """The rows per array and dataflow: smaller arrays first, dataflows as run_fidelity.py
+    orders them, layers in the order they were recorded."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["rows"], row["cols"], row["dataflow"]), []).append(row)
+    order = sorted(groups, key=lambda g: (g[0] * g[1], g[0], DATAFLOWS.index(g[2])
+                                          if g[2] in DATAFLOWS else len(DATAFLOWS)))
+    return [{"array": f"{r}x{c}", "dataflow": df, "dataflow_name": DATAFLOW_NAMES.get(df, df),
+             "anchor": f"{r}x{c}-{df}", "rows": groups[(r, c, df)],
+             "misses": sum(row["miss"] for row in groups[(r, c, df)])}
+            for r, c, df in order]
+
+
+def fidelity_summary(run: dict, rows: list[dict]) -> dict:
+    """The figures of run_fidelity.py's summary line, counted from the stored rows; the
+    timings as run_fidelity.py summed them (or from the rows, for files without them)."""
+    errors = [abs(row[FIDELITY_DIFF]) for row in rows if row[FIDELITY_DIFF] is not None]
+    stored = run["summary"] or {}
+    ours_s = stored.get("ours_seconds")
+    scalesim_s = stored.get("scalesim_seconds")
+    if ours_s is None and all(row["ours_s"] is not None for row in rows):
+        ours_s = sum(row["ours_s"] for row in rows)
+    if scalesim_s is None and all(row["scalesim_s"] is not None for row in rows):
+        scalesim_s = sum(row["scalesim_s"] for row in rows)
+    speedup = stored.get("speedup")
+    if speedup is None and ours_s and scalesim_s is not None:
+        speedup = scalesim_s / ours_s
+    if speedup is not None and not math.isfinite(speedup):
+        speedup = None  # our time rounded to zero: no ratio worth showing
+    return {"layers": len(rows),
+            "compute_exact": sum(row["compute_cycles_diff"] == 0 for row in rows),
+            "total_within": sum(e <= TOTAL_LIMIT_PERCENT for e in errors),
+            "max_total_diff_percent": max(errors, default=None),
+            "mean_total_diff_percent": sum(errors) / len(errors) if errors else None,
+            "misses": sum(row["miss"] for row in rows),
+            "ours_seconds": ours_s, "scalesim_seconds": scalesim_s, "speedup": speedup,
+            "scalesim_peak_rss_mb": stored.get("scalesim_peak_rss_mb")}
+
+
+def fidelity_trend(store: Store, runs: list[dict]) -> list[dict]:
+    """Per fidelity run, the largest |total cycles difference %| of its layer runs."""
+    worst: dict[int, float] = {}
+    for point in store.metric_series(FIDELITY_DIFF):
+        worst[point["run_id"]] = max(worst.get(point["run_id"], 0.0), abs(point["value"]))
+    return [{"run_id": run["id"], "value": worst[run["id"]],
+             "x": f"#{run['id']} {run['started_at']:%Y-%m-%d %H:%M}"}
+            for run in runs if run["id"] in worst]
+
+
+def fidelity_view(store: Store) -> dict | None:
+    """The newest fidelity run, its tables per array and dataflow, and the trend of the worst
+    total-cycle difference when more than one fidelity run is stored."""
+    runs = fidelity_runs(store)
+    if not runs:
+        return None
+    run = runs[-1]
+    figures: dict[int, dict[str, float]] = {}
+    for metric in store.metrics(run_id=run["id"]):
+        figures.setdefault(metric["job_id"], {})[metric["name"]] = metric["value"]
+    rows = [fidelity_row(job, figures.get(job["id"], {})) for job in store.jobs(run["id"])
+            if job["stage"] == FIDELITY_STAGE]
+    trend = fidelity_trend(store, runs)
+    figure = None
+    if len(trend) > 1:
+        figure = line_figure("largest |total cycles difference| per fidelity run",
+                             "max |total diff| (%)", {"max |total diff %|": trend},
+                             floors=(TOTAL_LIMIT_PERCENT,))
+        figure["layout"]["xaxis"]["title"]["text"] = "fidelity run"
+        figure["layout"]["annotations"] = [goal_label(f"limit {TOTAL_LIMIT_PERCENT:g}%",
+                                                      TOTAL_LIMIT_PERCENT)]
+        figure["layout"]["height"] = 300
+    return {"run": run, "summary": fidelity_summary(run, rows),
+            "tables": fidelity_tables(rows), "trend": trend, "figure": figure,
+            "limit": TOTAL_LIMIT_PERCENT, "source": (run["plan"] or {}).get("source")}
+
+
 OUTCOMES = ("passed", "failed", "error", "timeout", "not_run")
 
 
@@ -261,17 +418,24 @@ def publish(store: Store, out_dir: str | Path) -> Path:
     conformance, library = conformance_view(store), library_view(store)
     (out / "conformance.html").write_text(templates.get_template("conformance.html").render(
         root="", conformance=conformance, generated=generated))
+    fidelity = fidelity_view(store)
+    (out / "fidelity.html").write_text(templates.get_template("fidelity.html").render(
+        root="", fidelity=fidelity, generated=generated))
+    speed = speed_view(store)
     index = out / "index.html"
     index.write_text(templates.get_template("index.html").render(
         root="", latest=latest_run_view(store), runs=store.runs(limit=RECENT_RUNS),
         charts=charts, figures=latest, figure_names=LATEST_FIGURES, generated=generated,
-        conformance=conformance, library=library))
+        conformance=conformance, library=library, speed=speed, speed_goal=SPEED_GOAL,
+        fidelity=fidelity))
     (out / "data.json").write_text(json.dumps(
-        {"trends": {TREND_METRIC: series,
+        {"trends": {TREND_METRIC: series, SPEED_METRIC: speed["series"] if speed else {},
                     CONFORMANCE_METRIC: conformance["series"] if conformance else {},
                     **{m: combination_series(store, m) for m in LIBRARY_METRICS}},
          "latest": latest, "compatibility": compat,
-         "conformance": conformance["latest"] if conformance else []},
+         "conformance": conformance["latest"] if conformance else [],
+         "fidelity": {"run_id": fidelity["run"]["id"], "summary": fidelity["summary"],
+                      "trend": fidelity["trend"]} if fidelity else None},
         indent=1, default=str))
     return index
 
