@@ -215,6 +215,18 @@ def test_workload_outcome_reports_the_speed_ratio_against_onnxruntime():
     assert "speed_ratio" not in {m["name"] for m in unmeasured.metrics}
 
 
+def test_the_speed_ratio_compares_warm_runs_of_fp32_workloads():
+    """compiler-api 1.2 reports a warm run (engine built, weights prepacked) beside the first
+    one; that is what compares with onnxruntime's warm run. Emulated precisions get none."""
+    fp32 = type("W", (), {"name": "w", "precision": "fp32", "atol": 1.0, "rtol": 1.0})
+    result = {"match": True, "simulated": {}, "run_s": 0.9, "warm_run_s": 0.3,
+              "reference_s": 0.2}
+    metrics = {m["name"]: m["value"] for m in workload_outcome(result, fp32, "edge").metrics}
+    assert metrics["speed_ratio"] == pytest.approx(1.5) and metrics["warm_run_s"] == 0.3
+    bf16 = type("W", (), {"name": "w-bf16", "precision": "bf16", "atol": 1.0, "rtol": 1.0})
+    assert "speed_ratio" not in {m["name"] for m in workload_outcome(result, bf16, "e").metrics}
+
+
 def test_resume_after_a_kill_redoes_only_unfinished_jobs(ws, store, tmp_path):
     stack = FakeStack(tmp_path)
     first = Nightly(ws, store, toolbox=stack.toolbox()).start(quick())

@@ -38,8 +38,9 @@ def test_run_json_document_and_files(capsys, tmp_path, model_path):
                              "--trace", tmp_path / "trace.json", "--json")
     assert code == 0, err
     doc = json.loads(out)
-    assert {"model", "sku", "precision", "compile_s", "run_s", "outputs", "simulated",
-            "passes"} <= set(doc)
+    assert {"model", "sku", "precision", "compile_s", "run_s", "warm_run_s", "outputs",
+            "simulated", "passes"} <= set(doc)
+    assert 0 < doc["warm_run_s"]
     assert doc["outputs"] == [{"name": "y", "shape": [1, 10], "dtype": "float32"}]
     simulated = doc["simulated"]
     assert simulated["total_cycles"] > 0 and simulated["clock_ghz"] == 0.8
