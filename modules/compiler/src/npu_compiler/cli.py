@@ -14,6 +14,7 @@ from npu_compiler.errors import (CompileError, InputError, ModelLoadError, Unsup
                                  UnsupportedPrecision)
 
 EXIT_OTHER, EXIT_USAGE, EXIT_UNSUPPORTED, EXIT_OUT_OF_MEMORY = 1, 2, 3, 4
+WARM_RUNS = 2  # timed runs after the first; warm_run_s is the fastest
 
 
 class UsageError(Exception):
@@ -86,11 +87,10 @@ def command_run(args) -> dict:
         np.savez(args.save_outputs, **outputs)
     if args.trace:
         engine.ctx.timeline.save(args.trace)
-    # A second run, as a served model runs: engine built, weights prepacked, arena touched.
-    # This is what compares with onnxruntime's time for a session already warmed up.
-    started = time.perf_counter()
-    engine.run(feeds)
-    warm_run_s = time.perf_counter() - started
+    # Runs as a served model runs (engine built, weights prepacked, arena touched): what
+    # compares with onnxruntime's warmed-up session. The faster of two, as machine load only
+    # ever adds time.
+    warm_run_s = min(_timed_run(engine, feeds) for _ in range(WARM_RUNS))
     return {
         "model": str(args.model), "sku": engine.ctx.sku.name, "precision": args.precision,
         "compile_s": round(compile_s, 6), "run_s": round(run_s, 6),
@@ -109,6 +109,12 @@ def command_run(args) -> dict:
         "passes": plan.pass_log,
         "explain": bool(args.explain),
     }
+
+
+def _timed_run(engine, feeds) -> float:
+    started = time.perf_counter()
+    engine.run(feeds)
+    return time.perf_counter() - started
 
 
 def command_compile(args) -> dict:
