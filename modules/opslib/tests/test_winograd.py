@@ -71,3 +71,11 @@ def test_filter_transform_is_lavin_and_grays():
     w = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
     expected = winograd.G @ w[0, 0].astype(np.float64) @ winograd.G.T
     np.testing.assert_allclose(winograd.filters(w).reshape(4, 4), expected)
+
+
+def test_a_channel_mismatch_is_reported_not_computed():
+    x, w, b = conv_case(64, 8, 14, 14)
+    kernel = prepacked(x, w)
+    wider = np.concatenate([x, x], axis=1)  # 128 channels: Winograd-sized, but not w's
+    with pytest.raises(npu_opslib.KernelError, match="channels"):
+        kernel.run([wider, w, b], ATTRS)

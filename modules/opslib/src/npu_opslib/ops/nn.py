@@ -99,10 +99,6 @@ class Conv(Kernel):
         out_spatial, begin, end, strides, dilations = _run_geometry(
             x.shape, w.shape, _frozen(kernel_shape), _frozen(strides), _frozen(pads),
             _frozen(dilations), auto_pad)
-        filters = None if self._winograd is None else self._winograd.get((_address(w), w.shape))
-        if filters is not None and x.dtype == np.float32 and winograd.applies(
-                x.shape, w.shape, int(group), strides, dilations, begin, end):
-            return (self._run_winograd(out, x, filters, b),)
         kernel = list(w.shape[2:])
         n, c = x.shape[:2]
         m = w.shape[0]
@@ -110,6 +106,10 @@ class Conv(Kernel):
         if c != w.shape[1] * group:
             raise KernelError(f"Conv: input has {c} channels, weight expects "
                               f"{w.shape[1]} x group {group}")
+        filters = None if self._winograd is None else self._winograd.get((_address(w), w.shape))
+        if filters is not None and x.dtype == np.float32 and winograd.applies(
+                x.shape, w.shape, group, strides, dilations, begin, end):
+            return (self._run_winograd(out, x, filters, b),)
         n_out = math.prod(out_spatial)
         pointwise = all(k == 1 for k in kernel) and not any(begin + end) and all(
             s == 1 for s in strides)
