@@ -141,7 +141,6 @@ class Engine:
         # The engine owns its context: its timeline holds the latest run (what a trace saves),
         # not every run since the engine was built (a server's memory grew per request).
         ctx.timeline.records.clear()
-        first_record = 0
         # Arena values are there from the start: a value whose producers write its parts in
         # place (the memory plan's aliases) is never the output of a step of its own.
         live = {**self.weights, **self._arena_slices()}
@@ -173,7 +172,7 @@ class Engine:
             # Inferences per second at this batch size, one batch after another.
             "throughput_per_s": batch / (latency_us * 1e-6) if latency_us > 0 else None,
             "peak_device_bytes": ctx.device.peak_bytes,
-            "launches": [self._launch_profile(r) for r in ctx.timeline.records[first_record:]],
+            "launches": [self._launch_profile(r) for r in ctx.timeline.records],
             "clock_ghz": ctx.sku.clock_ghz,
             "ops": [dict(op) for op in self._op_profiles],
         }

@@ -93,10 +93,7 @@ def gelu(y):
     float32 (`fastmath.erfc_float32`, within a few ulp); other types in float64 with scipy."""
     y = np.asarray(y)
     if y.dtype == np.float32:
-        tail = erfc_float32(y * np.float32(-SQRT_HALF))
-        tail *= y
-        tail *= np.float32(0.5)
-        return tail
+        return _gelu_into(y, np.empty_like(y))
     y = y.astype(np.float64)
     return 0.5 * y * special.erfc(y * -SQRT_HALF)
 
