@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,8 @@ VENV = ROOT / ".venv"
 TOOLS = ("nox", "uv")  # their versions come from constraints.txt: one pin for every use
 PIP_VERSION = "26.3"  # only used where the interpreter has no ensurepip
 INDEX = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+# The bootstrap fetches what pip would, so it trusts what pip is told to trust.
+TLS = ssl.create_default_context(cafile=os.environ.get("PIP_CERT") or None)
 
 
 def fail(message: str) -> None:
@@ -61,7 +64,7 @@ def pip_wheel(dest: Path) -> Path:
     request = urllib.request.Request(f"{INDEX}/pip/",
                                      headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=60, context=TLS) as response:
             files = json.load(response)["files"]
     except (OSError, ValueError, KeyError) as exc:
         fail(f"cannot read pip's release list from {INDEX}: {exc}")
@@ -70,7 +73,7 @@ def pip_wheel(dest: Path) -> Path:
     if entry is None:
         fail(f"{INDEX} has no {name}")
     target = dest / name
-    with urllib.request.urlopen(entry["url"], timeout=120) as response:
+    with urllib.request.urlopen(entry["url"], timeout=120, context=TLS) as response:
         target.write_bytes(response.read())
     expected = entry.get("hashes", {}).get("sha256")
     if expected and hashlib.sha256(target.read_bytes()).hexdigest() != expected:

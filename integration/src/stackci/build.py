@@ -134,8 +134,24 @@ def _git_archive(ws: Workspace, mv: ModuleVersion, tmp: Path) -> None:
     if done.returncode != 0:
         raise BuildError(mv.module, f"git archive {mv.commit[:12]} {path}: {done.stderr.strip()}")
     with tarfile.open(archive) as tar:
-        tar.extractall(tmp / "extract", filter="data")
+        _extract(tar, tmp / "extract")
     (tmp / "extract" / path).rename(tmp / "module")
+
+
+def _extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract with tarfile's "data" filter; Pythons before 3.11.4 (Debian 12's 3.11.2) lack
+    it, so there the same refusals are checked by hand: nothing lands outside `dest`."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        link = (target.parent / member.linkname).resolve() if member.issym() else target
+        if (not (member.isfile() or member.isdir() or member.issym())
+                or not target.is_relative_to(root) or not link.is_relative_to(root)):
+            raise BuildError("environment", f"refusing archive member {member.name!r}")
+    tar.extractall(dest)
 
 
 def _copy_worktree(root: Path, dest: Path) -> None:
