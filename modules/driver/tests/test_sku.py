@@ -98,3 +98,73 @@ def test_skus_are_hashable_and_round_trip():
         assert SKU.from_dict(sku.to_dict(), source="test") == sku
         assert hash(sku) == hash(SKU.from_dict(sku.to_dict(), source="test"))
         assert set(sku.precisions) <= set(PRECISION_BYTES)
+
+
+# --- the loader is total: any bytes give a SKU or one InvalidSKU line naming the file ---------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8),
+                     st.floats(allow_nan=True, allow_infinity=True))
+_trees = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12)
+_FUZZ = settings(max_examples=60, deadline=None,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _load_or_one_line(path):
+    try:
+        return load_sku(path)
+    except InvalidSKU as problem:
+        message = str(problem)
+        assert message.startswith(str(path)) and "\n" not in message, message
+        return None
+
+
+@_FUZZ
+@given(st.binary(max_size=200))
+def test_any_bytes_load_or_give_one_line(tmp_path, raw):
+    path = tmp_path / "fuzz.yaml"
+    path.write_bytes(raw)
+    _load_or_one_line(path)
+
+
+@_FUZZ
+@given(_trees)
+def test_any_yaml_tree_loads_or_gives_one_line(tmp_path, tree):
+    path = tmp_path / "tree.yaml"
+    path.write_text(yaml.safe_dump(tree))
+    _load_or_one_line(path)
+
+
+@_FUZZ
+@given(st.sampled_from(["clock_ghz", "dram_bandwidth_gbps", "dram_latency_ns",
+                        "host_link_gbps", "cores", "array_rows", "sram_bytes"]),
+       st.sampled_from([0, -1, 2**63, 10**400, float("inf"), float("-inf"), float("nan"),
+                        1e-300, True, "1e9", [], {}]))
+def test_boundary_numbers_in_every_numeric_field(tmp_path, field, value):
+    data = load_sku("npu-edge").to_dict()
+    data[field] = value
+    path = tmp_path / "edge.yaml"
+    path.write_text(yaml.safe_dump(data))
+    sku = _load_or_one_line(path)
+    if sku is not None:  # what loads is usable: finite and positive where it must be
+        assert sku.dram_bytes_per_cycle > 0 and sku.peak_tops() > 0
+
+
+def test_non_utf8_and_deep_nesting_are_one_line(tmp_path):
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InvalidSKU, match=r"latin.yaml: not UTF-8 text \(byte 9\)"):
+        load_sku(latin)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InvalidSKU, match="deep.yaml: not valid YAML"):
+        load_sku(deep)
+    infinite = tmp_path / "inf.yaml"
+    data = load_sku("npu-edge").to_dict() | {"clock_ghz": float("inf")}
+    infinite.write_text(yaml.safe_dump(data))
+    with pytest.raises(InvalidSKU, match="field 'clock_ghz' must be a positive finite number"):
+        load_sku(infinite)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -28,21 +29,32 @@ _SIZE_UNITS = {"": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "KB": 10
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*$")
 
 
+# The cost model computes in numpy's int64 and float64: a field must fit both.
+_INT_LIMIT = 2**63
+
+
 def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError("a positive integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < _INT_LIMIT:
+        raise ValueError("a positive integer below 2**63")
     return value
 
 
+def _finite(value: Any) -> bool:
+    # YAML spells infinity and NaN (.inf, .nan); a clock or a bandwidth can be neither.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) < _INT_LIMIT if isinstance(value, int) else math.isfinite(value)
+
+
 def _positive_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError("a positive number")
+    if not _finite(value) or value <= 0:
+        raise ValueError("a positive finite number")
     return float(value)
 
 
 def _non_negative_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError("a non-negative number")
+    if not _finite(value) or value < 0:
+        raise ValueError("a non-negative finite number")
     return float(value)
 
 
@@ -192,11 +204,22 @@ def _sku_dir():
 
 
 def _read_yaml(path, source: str) -> SKU:
+    """Any bytes give a SKU or one InvalidSKU line naming `source` (the loader is total)."""
     try:
-        data = yaml.safe_load(path.read_text())
+        raw = path.read_bytes()
+    except OSError as problem:
+        raise InvalidSKU(f"{source}: cannot be read ({problem.strerror or problem})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        raise InvalidSKU(f"{source}: not UTF-8 text (byte {problem.start})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as problem:
         first_line = str(problem).splitlines()[0] if str(problem) else "invalid YAML"
         raise InvalidSKU(f"{source}: not valid YAML ({first_line})") from None
+    except RecursionError:
+        raise InvalidSKU(f"{source}: not valid YAML (nested too deeply)") from None
     return SKU.from_dict(data, source=source)
 
 
