@@ -1,6 +1,6 @@
 """`stackci fidelity record`: store a fidelity run (our scalesim mode against SCALE-Sim v3).
 
-`integration/fidelity/run_fidelity.py --json FILE` writes every layer's figures; recording them
+`modules/driver/fidelity/run_fidelity.py --json FILE` writes every layer's figures; recording them
 makes the weekly full table a run like any other: tier "weekly", one job per layer, array and
 dataflow (passed when the compute cycles are equal and the total cycles within 5%), with the
 cycles of both simulators and their difference as metrics, so the dashboard trends them.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-FIDELITY = Path(__file__).resolve().parents[1] / "fidelity"
+FIDELITY = Path(__file__).resolve().parents[1] / "fidelity"  # modules/driver/fidelity
 
 FAKE_WORKER = """\
 import json, os, sys, time, uuid

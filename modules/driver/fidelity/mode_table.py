@@ -1,6 +1,6 @@
 """How far the driver's `realistic` mode departs from its `scalesim` mode, per ResNet-50 layer.
 
-    python integration/fidelity/mode_table.py [--sku npu-edge ...] [--json OUT.json]
+    python modules/driver/fidelity/mode_table.py [--sku npu-edge ...] [--json OUT.json]
 
 Prints a Markdown table per SKU (the one in modules/driver/README.md) with both modes' compute
 and total cycles and the reason the largest part of the difference comes from:

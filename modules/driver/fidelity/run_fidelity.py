@@ -1,6 +1,6 @@
 """Our performance model's scalesim mode and SCALE-Sim v3, side by side, layer by layer.
 
-    python integration/fidelity/run_fidelity.py --scalesim-python /path/to/venv/bin/python \
+    python modules/driver/fidelity/run_fidelity.py --scalesim-python /path/to/venv/bin/python \
         [--full | --layers n7,n10 | --gemms "512,512,512;1,1000,2048"] [--array 32x32 ...] \
         [--dataflow os ...] [--sram-kb 64] [--bandwidth 16] [--json OUT.json] \
         [--checkpoint FILE.jsonl] [--jobs N]
