@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from fakes import FakePort
-from stackci.errors import UsageError
 from stackci.nightly.plan import NightlyOptions, Plan, make_plan
 from stackci.nightly.run import Nightly
 from stackci.results.schema import JobRow
@@ -83,6 +82,14 @@ def test_resume_runs_the_stored_plan_even_after_the_suite_changed(ws, store, tmp
     assert store.run(first.run_id).status == "completed"
 
 
-def test_a_plan_of_job_keys_only_is_refused_with_a_reason():
-    with pytest.raises(UsageError, match=r"older harness\): start a new run"):
-        Plan.from_dict({"options": {}, "combinations": [], "jobs": ["build@abc"]})
+def test_a_run_stored_before_plans_held_their_jobs_resumes_as_it_always_did(ws, store,
+                                                                           tmp_path):
+    """Such a plan lists job keys only: its jobs are laid out again from the stored options
+    and combinations, keeping exactly the stored keys."""
+    port = FakePort(tmp_path)
+    plan = make_plan(ws, store, options(), load_suite(port.suite_path()), [port.combination()])
+    keys = [job.key for job in plan.jobs if "bert:edge" not in job.key]
+    legacy = {**plan.to_dict(), "jobs": keys}
+    again = Plan.from_dict(legacy, load_suite(port.suite_path()))
+    assert [job.key for job in again.jobs] == keys
+    assert again.combinations == plan.combinations

@@ -80,14 +80,18 @@ class Plan:
                 "jobs": [job.to_dict() for job in self.jobs]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Plan":
+    def from_dict(cls, data: dict, suite: Suite | None = None) -> "Plan":
+        """The stored plan. A run planned before plans held their jobs (`jobs` lists keys
+        only) is re-planned from its stored options and combinations on `suite`, keeping
+        exactly the stored keys: what such a run's resume always did."""
+        options = NightlyOptions(**data["options"])
+        combinations = [Combination.from_dict(c) for c in data["combinations"]]
         jobs = data.get("jobs") or []
-        if any(not isinstance(job, dict) for job in jobs):
-            raise UsageError("the stored plan lists job keys only (a run planned by an older "
-                             "harness): start a new run instead of resuming it")
-        return cls(NightlyOptions(**data["options"]),
-                   [Combination.from_dict(c) for c in data["combinations"]],
-                   [JobSpec.from_dict(job) for job in jobs])
+        if all(isinstance(job, dict) for job in jobs):
+            return cls(options, combinations, [JobSpec.from_dict(job) for job in jobs])
+        again = make_plan(None, None, options, suite, combinations)
+        again.jobs = [job for job in again.jobs if job.key in set(jobs)]
+        return again
 
     def advisory(self) -> frozenset[str]:
         """Jobs of coverage combinations: their failures are findings for the compatibility

@@ -91,7 +91,7 @@ class Nightly:
         run = self.store.latest_unfinished_run()
         if run is None:
             raise UsageError("no unfinished run to resume (every stored run has completed)")
-        plan = Plan.from_dict(run.plan)
+        plan = Plan.from_dict(run.plan, load_suite(self.suite))
         done = {job.key: job.status for job in self.store.jobs(run.id)
                 if job.status in FINISHED_STATUSES}
         self.store.update_run(run.id, status="running")

@@ -1,14 +1,12 @@
-"""The dashboard's functional speed trend (index.html) and the fidelity page (fidelity.html),
-published from a real SQLite store."""
+"""The fidelity page (dashboard/pages/fidelity.py): our scalesim mode against SCALE-Sim."""
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
+from storedruns import nightly_like
 from stackci.results import fidelity
-from stackci.dashboard.pages.speed import speed_view
 from stackci.dashboard.publish import publish
 from stackci.results.store import Store
 
@@ -18,25 +16,6 @@ def store(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'results.db'}")
     yield store
     store.close()
-
-
-def nightly_like(store, ratios: dict[tuple[str, str], float]) -> int:
-    """A finished nightly run with one workload job per (workload, SKU), storing the figures
-    `workload_outcome` stores, `speed_ratio` among them."""
-    run_id = store.start_run(tier="nightly", budget_s=3600, plan={})
-    combination = store.record_combination("master", "a1b2c3d4e5f6", {})
-    keys = {pair: f"workloads:{pair[0]}:{pair[1]}@master" for pair in ratios}
-    store.add_jobs(run_id, [{"key": key, "stage": "workloads", "name": workload, "sku": sku,
-                             "combination_id": combination}
-                            for (workload, sku), key in keys.items()])
-    for (workload, sku), ratio in ratios.items():
-        figures = {"latency_us": 100.0, "run_s": 0.3 * ratio, "reference_s": 0.3,
-                   "speed_ratio": ratio}
-        store.finish_job(run_id, keys[(workload, sku)], status="passed", metrics=[
-            {"name": name, "value": value, "workload": workload, "sku": sku}
-            for name, value in figures.items()])
-    store.finish_run(run_id, "completed", {"used_s": 60})
-    return run_id
 
 
 def layer(name, M, N, K, array, dataflow, ours, theirs):
@@ -71,38 +50,6 @@ def sections(page: str) -> dict[str, str]:
 
 def row_of(table: str, layer_name: str) -> str:
     return re.search(rf"<tr[^>]*><td>{layer_name}</td>.*?</tr>", table, re.S).group(0)
-
-
-def test_speed_ratio_trend_in_data_json_and_on_the_index(tmp_path, store):
-    nightly_like(store, {("resnet", "npu-edge"): 2.0, ("resnet", "npu-dc"): 1.2})
-    nightly_like(store, {("resnet", "npu-edge"): 1.8, ("resnet", "npu-dc"): 1.1,
-                         ("bert", "npu-edge"): 1.4})
-    site = tmp_path / "site"
-    publish(store, site)
-    trend = json.loads((site / "data.json").read_text())["trends"]["speed_ratio"]
-    assert {w: {s: [p["value"] for p in points] for s, points in skus.items()}
-            for w, skus in trend.items()} == {
-        "resnet": {"npu-edge": [2.0, 1.8], "npu-dc": [1.2, 1.1]}, "bert": {"npu-edge": [1.4]}}
-    index = (site / "index.html").read_text()
-    section = index.split('<section id="speed-ratio">')[1].split("</section>")[0]
-    assert section.count('class="chart wide"') == 2  # one chart per SKU
-    assert 'id="speed-npu-edge"' in section and '"x onnxruntime"' in section
-    assert '"y0": 1.5' in section and '"dash": "dash"' in section
-    figures = index.split("<h2>Latest figures</h2>")[1].split("</table>")[0]
-    assert ">speed_ratio</th>" in figures
-    # Above the goal is marked; at or below it is not.
-    assert '<td class="num over-goal">1.8</td>' in figures
-    assert '<td class="num">1.1</td>' in figures and '<td class="num">1.4</td>' in figures
-
-
-def test_speed_chart_orders_runs_even_when_a_later_workload_has_fewer(store):
-    nightly_like(store, {("resnet", "npu-edge"): 2.0})
-    nightly_like(store, {("bert", "npu-edge"): 1.4})
-    nightly_like(store, {("resnet", "npu-edge"): 1.8, ("bert", "npu-edge"): 1.3})
-    chart, = speed_view(store)["charts"]
-    axis = chart["figure"]["layout"]["xaxis"]
-    assert [label.split()[0] for label in axis["categoryarray"]] == ["#1", "#2", "#3"]
-    assert [trace["name"] for trace in chart["figure"]["data"]] == ["bert", "resnet"]
 
 
 def test_fidelity_page_tables_per_array_and_dataflow_with_misses_marked(tmp_path, store):
@@ -161,11 +108,3 @@ def test_without_a_fidelity_run_the_page_says_so(tmp_path, store):
     data = json.loads((tmp_path / "site" / "data.json").read_text())
     assert data["fidelity"] is None
     assert "Fidelity against SCALE-Sim" not in (tmp_path / "site" / "index.html").read_text()
-
-
-def test_an_empty_store_has_no_speed_chart(tmp_path, store):
-    publish(store, tmp_path / "site")
-    assert 'id="speed-ratio"' not in (tmp_path / "site" / "index.html").read_text()
-    data = json.loads((tmp_path / "site" / "data.json").read_text())
-    assert data["trends"]["speed_ratio"] == {}
-    assert Path(tmp_path / "site" / "fidelity.html").is_file()
