@@ -33,9 +33,10 @@ def install_harness(session: nox.Session) -> None:
 
 
 def install_modules(session: nox.Session, modules=MODULES) -> None:
-    # All five together: module pyprojects name their siblings without versions.
+    # All five by default: module pyprojects name their siblings without versions, so a
+    # module installed alone would pull its siblings from an index.
     targets = []
-    for module in MODULES:
+    for module in modules:
         targets += ["-e", f"{ROOT / 'modules' / module}[test]"]
     session.install(*CONSTRAINTS, *targets)
 
@@ -75,9 +76,12 @@ def stackci_command(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Every module's tests, the consumer contract tests and the harness's, on the working tree."""
+    """The harness's dependency rules (import-linter), then every module's tests, the consumer
+    contract tests and the harness's, on the working tree."""
     install_harness(session)
     install_modules(session)
+    session.run("lint-imports", "--no-cache", "--config",
+                str(ROOT / "integration" / ".importlinter"))
     paths = [str(ROOT / "modules" / m / "tests") for m in MODULES]
     paths += [str(ROOT / "contracts" / "consumers"), str(ROOT / "integration" / "tests")]
     session.run("pytest", *PYTEST_ARGS, "--benchmark-skip", *paths, *session.posargs)
@@ -125,7 +129,7 @@ def fidelity(session: nox.Session) -> None:
     checkpoint = Path(session.cache_dir) / "fidelity.partial.jsonl"
     results.unlink(missing_ok=True)
     # Exit 1 means a layer missed its bound: the table is still recorded (record fails then).
-    session.run("python", str(ROOT / "integration" / "fidelity" / "run_fidelity.py"),
+    session.run("python", str(ROOT / "modules" / "driver" / "fidelity" / "run_fidelity.py"),
                 "--scalesim-python", str(scalesim_python), "--json", str(results),
                 "--checkpoint", str(checkpoint), *session.posargs, success_codes=[0, 1])
     session.run("stackci", "fidelity", "record", str(results))

@@ -12,8 +12,8 @@ import os
 import time
 from pathlib import Path
 
-from stackci.build import ensure_environment
-from stackci.combination import resolve
+from stackci.sources.build import ensure_environment
+from stackci.sources.resolve import resolve
 from stackci.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,8 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from stackci.workloads import load_suite, prepare
+from stackci.workloads.prepare import prepare
+from stackci.workloads.suite import load_suite
 from stackci.workspace import Workspace
 
 SKU = "npu-edge"

@@ -15,9 +15,11 @@ from typing import Callable
 
 from stackci.errors import StackciError
 
-# Modules whose import fills the registry below.
+# The command modules: importing each fills the registry below. One line per module; a new
+# concern adds its line here (and nothing else imports a command module).
 COMMAND_MODULES = (
     "stackci.commands.models",
+    "stackci.commands.workloads",
     "stackci.commands.build",
     "stackci.commands.nightly",
     "stackci.commands.release",
@@ -63,6 +65,22 @@ def combination_arguments(default: str | None = "master") -> list[tuple[tuple, d
         arg("--pin", action="append", default=[], metavar="MODULE=VERSION",
             help="pin one module to a release version, 'master' or a commit; repeatable"),
     ]
+
+
+def db_argument() -> tuple[tuple, dict]:
+    """--db: the results database, shared by every command that reads or writes it."""
+    return arg("--db", default=None, metavar="URL",
+               help="results database (default: STACKCI_DB or sqlite in the working directory)")
+
+
+def interpreter_arguments(module: str = "the stack") -> list[tuple[tuple, dict]]:
+    """--python, and the combination words with no default, so that "not given" is visible:
+    the commands that run the stack choose the interpreter with stack.interpreter."""
+    chosen = [(flags, {**options, "default": None if flags[0] == "--combination" else
+                       options.get("default")}) for flags, options in combination_arguments()]
+    return [arg("--python", default=None, metavar="PATH",
+                help=f"interpreter of {module} (default: this one if it has it, else the "
+                     "combination's environment)"), *chosen]
 
 
 def common_arguments() -> list[tuple[tuple, dict]]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from stackci import git as gitrunner
 from stackci.errors import UsageError
 
 MODULES = ("driver", "runtime", "opslib", "compiler", "serving")
@@ -60,9 +60,5 @@ class Workspace:
         return self.home / "dashboard"
 
     def git(self, *args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(self.repo), *args], capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            raise UsageError(f"git {' '.join(args)} failed in {self.repo}: {done.stderr.strip()}")
-        return done.stdout
+        """Standard output of a git command in the repository that must succeed."""
+        return gitrunner.git(self.repo, *args)

@@ -1,4 +1,4 @@
-"""`stackci contracts verify`, `stackci contracts matrix`, `stackci can-i-deploy`: verified
+"""`stackci contracts check`, `stackci contracts verify`, `stackci contracts matrix`, `stackci can-i-deploy`: verified
 compatibility across versions and the evidence for a whole combination."""
 
 from __future__ import annotations
@@ -11,11 +11,18 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from stackci import combination, compat, matrix
-from stackci.cli import arg, combination_arguments, command
-from stackci.commands.nightly import db_argument, open_store
+from stackci.cli import arg, combination_arguments, command, db_argument
+from stackci.compat import catalog as compat
+from stackci.compat.catalog import chains
+from stackci.compat.contracts import check_declared, load_contracts
+from stackci.compat.deploy import deploy_evidence
+from stackci.compat.verify import Pair, Verifier, window_pairs
 from stackci.errors import UsageError
-from stackci.verify import Pair, Verifier, window_pairs
+from stackci.results import matrix
+from stackci.results.store import Store
+from stackci.sources.build import export_sources
+from stackci.sources.modules import is_git_checkout
+from stackci.sources.resolve import resolve
 from stackci.workspace import Workspace
 
 JSON = arg("--json", action="store_true", help="print a JSON document on stdout")
@@ -38,7 +45,7 @@ def window_argument():
          [window_argument(), db_argument(), JSON])
 def verify_command(args: argparse.Namespace) -> int:
     ws = Workspace.discover(args.home)
-    store = open_store(ws, args.db)
+    store = Store.open(ws, args.db)
     catalog = compat.Catalog(ws, args.window)
     pairs = window_pairs(catalog)
     verifier = Verifier(ws, store, catalog)
@@ -70,7 +77,7 @@ def verify_command(args: argparse.Namespace) -> int:
           JSON])
 def matrix_command(args: argparse.Namespace) -> int:
     ws = Workspace.discover(args.home)
-    store = open_store(ws, args.db)
+    store = Store.open(ws, args.db)
     verdicts = store.verdicts(args.batch)
     if not verdicts:
         raise UsageError("no verified verdicts stored" + (f" in batch {args.batch}"
@@ -124,24 +131,9 @@ def _cell(cell: dict | None) -> str:
                  help="use stored verdicts only; do not run missing contract tests")])
 def can_i_deploy_command(args: argparse.Namespace) -> int:
     ws = Workspace.discover(args.home)
-    combo = combination.resolve(ws, args.combination, args.pin)
-    store = open_store(ws, args.db)
-    catalog = compat.Catalog(ws)
-    verifier = None if args.no_verify else Verifier(ws, store, catalog)
-    measured = store.measured_vectors()
-    evidence = []
-    for consumer_module, consumer_mv in combo.modules.items():
-        consumer = catalog.candidate(consumer_mv)
-        for interface in consumer.contract.requires:
-            provider_module = catalog.providers.get(interface)
-            if provider_module not in combo.modules:
-                raise UsageError(f"{consumer.contract.path}: requires.{interface}: no module of "
-                                 f"the combination provides it")
-            provider = catalog.candidate(combo.modules[provider_module])
-            edge = compat.Edge(consumer_module, interface, provider_module)
-            evidence.append(_edge_evidence(catalog, store, verifier, measured,
-                                           Pair(edge, consumer, provider)))
-    deploy = all(e["declared"] and e["verified"] == "passed" for e in evidence)
+    combo = resolve(ws, args.combination, args.pin)
+    deploy, evidence = deploy_evidence(ws, Store.open(ws, args.db), combo,
+                                       verify=not args.no_verify)
     if args.json:
         print(json.dumps({"combination": combo.to_dict(), "deploy": deploy,
                           "edges": evidence}, indent=2, default=str))
@@ -160,22 +152,27 @@ def can_i_deploy_command(args: argparse.Namespace) -> int:
     return 0 if deploy else 1
 
 
-def _edge_evidence(catalog, store, verifier, measured, pair: Pair) -> dict:
-    interface = pair.edge.interface
-    declared = compat.declared_ok(pair.consumer.contract, pair.provider.contract, interface)
-    verdict = store.verdict_for(interface, pair.consumer.mv.tree_hash, pair.provider.mv.tree_hash)
-    if verdict is None and verifier is not None:
-        verdict = verifier.verify(pair)
-    verified = verdict["status"] if verdict else "not verified"
-    row = {"consumer": pair.edge.consumer, "provider": pair.edge.provider,
-           "consumer_tree": pair.consumer.mv.tree_hash,
-           "provider_tree": pair.provider.mv.tree_hash}
-    if not declared:
-        why = compat.explain_chain(catalog, pair.consumer.contract, pair.provider.contract,
-                                   interface)
+@command("contracts check", "check that the declared interface ranges of a combination agree "
+         "(exit 1 when they do not)", [*combination_arguments(), JSON])
+def contracts_check_command(args: argparse.Namespace) -> int:
+    ws = Workspace.discover(args.home)
+    combo = resolve(ws, args.combination, args.pin)
+    sources = export_sources(ws, combo)
+    versions = {m: mv.version for m, mv in combo.modules.items()}
+    loaded = load_contracts(sources, versions)
+    verdict = check_declared(loaded)
+    if not verdict.ok and is_git_checkout(ws):
+        verdict.problems = chains(ws, loaded, verdict.edges)
+    if args.json:
+        print(json.dumps({"combination": combo.to_dict(), **verdict.to_dict()}, indent=2))
     else:
-        why = verdict["message"] if verdict else "no stored verdict (run contracts verify)"
-    return {"edge": pair.edge.name, "interface": interface,
-            "versions": f"{pair.consumer.label} x {pair.provider.label}",
-            "declared": declared, "verified": verified,
-            "measured": matrix.is_measured(row, measured), "evidence": why}
+        print(f"combination {combo.name} ({combo.key})")
+        for edge in verdict.edges:
+            mark = "ok  " if edge["satisfied"] else "FAIL"
+            print(f"  {mark} {edge['consumer']:>8} requires {edge['interface']:<13} "
+                  f"{edge['required']:<10} {edge['provider']:>8} provides {edge['provided']}")
+        for problem in verdict.problems:
+            print(f"problem: {problem}")
+        print("declared contracts agree" if verdict.ok
+              else f"{len(verdict.problems)} declared contract(s) broken")
+    return 0 if verdict.ok else 1

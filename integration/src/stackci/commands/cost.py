@@ -7,27 +7,14 @@ the stack's interpreter, whose output and exit status are passed through unchang
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 
-from stackci.cli import arg, command
-from stackci.commands.models import stack_python
+from stackci.cli import arg, command, interpreter_arguments
 from stackci.errors import UsageError
+from stackci.stack.interpreter import choose_python
+from stackci.stack.port import StackPort
 
 MODES = ("scalesim", "realistic")
-
-
-def _interpreter_arguments() -> list:
-    # No defaults for the combination words: "not given" means "this interpreter, if it can".
-    return [
-        arg("--python", default=None, metavar="PATH",
-            help="interpreter of the stack (default: this one if it has npu_driver, else the "
-                 "combination's environment)"),
-        arg("--combination", "-c", default=None,
-            help="master, release:latest, release:<manifest> (default: master)"),
-        arg("--pin", action="append", default=[], metavar="MODULE=VERSION",
-            help="pin one module to a release version, 'master' or a commit; repeatable"),
-    ]
 
 
 def driver_arguments(args: argparse.Namespace) -> list[str]:
@@ -57,14 +44,13 @@ def driver_arguments(args: argparse.Namespace) -> list[str]:
           arg("--mode", choices=MODES, default="realistic",
               help="scalesim: SCALE-Sim's accounting; realistic: pipelined (default)"),
           arg("--precision", default="fp32", help="fp32, fp16, bf16 or int8 (default fp32)"),
-          *_interpreter_arguments(),
+          *interpreter_arguments("npu_driver"),
           arg("--json", action="store_true", help="print the driver's JSON")])
 def cost_command(args: argparse.Namespace) -> int:
     if (args.gemm is None) == (args.conv is None):
         raise UsageError("cost needs exactly one of --gemm M,N,K or --conv N,C,H,W,K,R,S")
-    python = stack_python(args, module="npu_driver")
-    done = subprocess.run([python, "-m", "npu_driver", *driver_arguments(args)],
-                          capture_output=True, text=True)
+    python = choose_python(args.home, args.python, args.combination, args.pin, "npu_driver")
+    done = StackPort().cost(python, driver_arguments(args))
     sys.stdout.write(done.stdout)
     sys.stderr.write(done.stderr)
     return done.returncode

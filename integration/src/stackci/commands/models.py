@@ -1,42 +1,16 @@
-"""Commands that run models: `run-model`, `skus`, `workloads list`, `workloads prepare`."""
+"""Commands that run the stack: `run-model`, `skus`."""
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import subprocess
-import sys
 
-from stackci.cli import arg, combination_arguments, command
-from stackci.errors import StackError, UsageError
-from stackci.workspace import Workspace
+from stackci.cli import arg, command, interpreter_arguments
+from stackci.stack.interpreter import choose_python
+from stackci.stack.port import StackPort
+from stackci.workloads.run import run_model
 
 TOP_OPS = 10
-
-
-def _interpreter_arguments() -> list:
-    """--python, and the combination words with no default, so that "not given" is visible."""
-    chosen = [(flags, {**options, "default": None if flags[0] == "--combination" else
-                       options.get("default")}) for flags, options in combination_arguments()]
-    return [arg("--python", default=None, metavar="PATH",
-                help="interpreter of the stack to run (default: this one if it has the stack, "
-                     "else the combination's environment)"), *chosen]
-
-
-def stack_python(args: argparse.Namespace, module: str = "npu_compiler") -> str:
-    """Which interpreter runs the stack: --python; else this one, if it can import `module`
-    and no combination was asked for; else the environment built for the combination."""
-    if args.python:
-        return args.python
-    if args.combination is None and not args.pin and importlib.util.find_spec(module):
-        return sys.executable
-    # Imported here: building environments is a different concern with heavier dependencies.
-    from stackci import build, combination
-
-    ws = Workspace.discover(args.home)
-    chosen = combination.resolve(ws, args.combination or "master", args.pin)
-    return str(build.ensure_environment(ws, chosen).python)
 
 
 @command("run-model", "run one ONNX model on the simulated NPU and check it against onnxruntime",
@@ -55,12 +29,11 @@ def stack_python(args: argparse.Namespace, module: str = "npu_compiler") -> str:
           arg("--explain", action="store_true",
               help="show what each compiler pass did (nodes before/after, fusions, folds)"),
           arg("--timeout", type=float, default=None, help="seconds before the stack is stopped"),
-          *_interpreter_arguments(),
+          *interpreter_arguments(),
           arg("--json", action="store_true", help="print the result document as JSON")])
 def run_model_command(args: argparse.Namespace) -> int:
-    from stackci.runmodel import run_model
-
-    document = run_model(stack_python(args), args.model, args.sku, inputs=args.inputs,
+    python = choose_python(args.home, args.python, args.combination, args.pin)
+    document = run_model(python, args.model, args.sku, inputs=args.inputs,
                          seed=args.seed, precision=args.precision, atol=args.atol,
                          rtol=args.rtol, save_outputs=args.save_outputs, timeout=args.timeout,
                          min_cosine=args.min_cosine)
@@ -128,20 +101,11 @@ def _figure(value) -> str:
 
 
 @command("skus", "list the hardware SKUs of the stack's driver",
-         [*_interpreter_arguments(),
+         [*interpreter_arguments(),
           arg("--json", action="store_true", help="print the driver's JSON")])
 def skus_command(args: argparse.Namespace) -> int:
-    python = stack_python(args, module="npu_driver")
-    done = subprocess.run([python, "-m", "npu_driver", "skus", "--json"], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        raise StackError(f"npu_driver skus failed: {lines[-1] if lines else done.returncode}",
-                         kind="error", exit_code=done.returncode if done.returncode > 0 else 1)
-    try:
-        skus = json.loads(done.stdout)
-    except ValueError:
-        raise StackError("npu_driver skus --json printed no JSON", kind="protocol")
+    python = choose_python(args.home, args.python, args.combination, args.pin, "npu_driver")
+    skus = StackPort().skus(python)
     if args.json:
         print(json.dumps(skus, indent=2))
         return 0
@@ -164,54 +128,3 @@ def _bytes(count: int) -> str:
         if count < 1024 or unit == "GiB":
             return f"{count:g} {unit}" if unit == "B" else f"{count:.0f} {unit}"
         count /= 1024
-
-
-_SUITE = arg("--suite", default=None, metavar="SUITE.yaml",
-             help="suite manifest (default: workloads/suite.yaml of the repository)")
-
-
-@command("workloads list", "list the workloads of the suite",
-         [arg("--tier", default=None, choices=["smoke", "nightly", "weekly"]), _SUITE,
-          arg("--json", action="store_true")])
-def workloads_list_command(args: argparse.Namespace) -> int:
-    from stackci.workloads import load_suite
-
-    chosen = load_suite(args.suite).select(args.tier)
-    if args.json:
-        print(json.dumps([w.to_dict() for w in chosen], indent=2))
-        return 0
-    from rich.console import Console
-    from rich.table import Column, Table
-
-    table = Table(Column("name", no_wrap=True), "source", "tiers", "skus", "precision", "atol",
-                  "rtol")
-    for w in chosen:
-        table.add_row(w.name, w.source, ",".join(w.tiers), ",".join(w.skus), w.precision,
-                      f"{w.atol:g}", f"{w.rtol:g}")
-    Console().print(table)
-    return 0
-
-
-@command("workloads prepare",
-         "randomize weights, generate inputs and reference outputs of workloads (cached)",
-         [arg("names", nargs="*", metavar="NAME", help="workloads (default: all of the tier)"),
-          arg("--tier", default="nightly", choices=["smoke", "nightly", "weekly"]), _SUITE])
-def workloads_prepare_command(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
-    from stackci.workloads import load_suite, prepare
-
-    ws = Workspace.discover(args.home)
-    suite = load_suite(args.suite)
-    chosen = suite.select(None if args.names else args.tier, args.names or None)
-    if not chosen:
-        raise UsageError(f"no workloads in tier {args.tier} of {suite.path}")
-    with Progress(transient=False) as progress:
-        task = progress.add_task("preparing", total=len(chosen))
-        for workload in chosen:
-            note = lambda message: progress.update(task, description=message)  # noqa: E731
-            prepared = prepare(ws, workload, progress=note)
-            progress.advance(task)
-            progress.console.print(f"{workload.name}: {prepared.model_path}")
-        progress.update(task, description="prepared")
-    return 0

@@ -8,20 +8,16 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from stackci.budget import format_duration, parse_duration
-from stackci.cli import arg, combination_arguments, command
+from stackci.cli import arg, combination_arguments, command, db_argument
+from stackci.dashboard.publish import publish
+from stackci.durations import format_duration, parse_duration
 from stackci.errors import UsageError
-from stackci.store import Store
+from stackci.model import OUTCOMES
+from stackci.nightly.display import ProgressDisplay, print_summary
+from stackci.nightly.plan import NightlyOptions
+from stackci.nightly.run import Nightly
+from stackci.results.store import Store
 from stackci.workspace import Workspace
-
-
-def db_argument():
-    return arg("--db", default=None, metavar="URL",
-               help="results database (default: STACKCI_DB or sqlite in the working directory)")
-
-
-def open_store(ws: Workspace, url: str | None) -> Store:
-    return Store(url or ws.db_url)
 
 
 @command("nightly", "run the nightly: build, contracts, tests, workloads, publish, within a "
@@ -43,13 +39,10 @@ def open_store(ws: Workspace, url: str | None) -> Store:
              arg("--out", default=None, help="dashboard directory (default .stackci/dashboard)"),
          ])
 def nightly_command(args) -> int:
-    from stackci.nightly import Nightly, NightlyOptions
-    from stackci.summary import ProgressDisplay, print_summary
-
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: expected 1 or more")
     ws = Workspace.discover(args.home)
-    store = open_store(ws, args.db)
+    store = Store.open(ws, args.db)
     console = Console(stderr=True)
     display = ProgressDisplay(console)
     nightly = Nightly(ws, store, dashboard_dir=args.out, reporter=display)
@@ -86,21 +79,19 @@ def nightly_command(args) -> int:
 ])
 def runs_command(args) -> int:
     ws = Workspace.discover(args.home)
-    runs = open_store(ws, args.db).runs(limit=args.limit)
+    runs = Store.open(ws, args.db).runs(limit=args.limit)
     if args.json:
-        print(json.dumps(runs, default=str, indent=2))
+        print(json.dumps([run.to_dict() for run in runs], default=str, indent=2))
         return 0
     table = Table(title="runs (jobs: passed/failed/error/timeout/not run)")
     for column in ("run", "started", "status", "tier", "used", "budget"):
         table.add_column(column)
     table.add_column("jobs", justify="right")
     for run in runs:
-        counts = run["counts"]
-        table.add_row(str(run["id"]), f"{run['started_at']:%m-%d %H:%M}", run["status"],
-                      run["tier"], format_duration((run["summary"] or {}).get("used_s")),
-                      format_duration(run["budget_s"]),
-                      "/".join(str(counts.get(s, 0)) for s in ("passed", "failed", "error",
-                                                               "timeout", "not_run")))
+        table.add_row(str(run.id), f"{run.started_at:%m-%d %H:%M}", run.status, run.tier,
+                      format_duration(run.summary.get("used_s")),
+                      format_duration(run.budget_s),
+                      "/".join(str(run.counts.get(s, 0)) for s in OUTCOMES))
     Console().print(table)
     return 0
 
@@ -110,9 +101,7 @@ def runs_command(args) -> int:
     arg("--out", default=None, help="output directory (default .stackci/dashboard)"),
 ])
 def dashboard_command(args) -> int:
-    from stackci.dashboard import publish
-
     ws = Workspace.discover(args.home)
-    index = publish(open_store(ws, args.db), args.out or ws.dashboard_dir)
+    index = publish(Store.open(ws, args.db), args.out or ws.dashboard_dir)
     print(index)
     return 0

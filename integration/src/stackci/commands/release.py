@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from stackci import release
 from stackci.cli import arg, command
+from stackci.sources.cut_release import cut_release
 from stackci.workspace import MODULES, Workspace
 
 
@@ -15,7 +15,7 @@ from stackci.workspace import MODULES, Workspace
           arg("--commit", action="store_true", help="commit the release and tag it")])
 def release_command(args: argparse.Namespace) -> int:
     ws = Workspace.discover(args.home)
-    done = release.cut_release(ws, args.module, args.version, commit=args.commit)
+    done = cut_release(ws, args.module, args.version, commit=args.commit)
     where = f" at {done.commit[:12]}" if done.commit else " (not committed: pass --commit)"
     print(f"{done.module} {done.previous} -> {done.version}{where}")
     for note in done.notes:

@@ -1,0 +1,93 @@
+"""The static dashboard: HTML pages rendered from the results database (like `asv publish`).
+
+index.html     budget banner, the latest run, recent runs, latency trends, latest figures,
+               functional speed against onnxruntime, the ONNX node suite's pass count and the
+               kernel library's size per combination
+compat.html    the compatibility matrix (declared / verified / measured), disagreements first
+conformance.html  the latest node-suite failures of each combination, by class
+fidelity.html  the latest fidelity run (our scalesim mode against SCALE-Sim) per array and
+               dataflow, and the worst total-cycle difference per fidelity run
+ops/*.html     op-level breakdown of the latest run of one workload on one SKU
+data.json      the figures the pages show, for scripts and tests
+assets/        plotly.min.js (copied from the installed plotly package) and the stylesheet
+
+Every page works offline: scripts and styles are referenced by relative path, never a CDN.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from stackci.dashboard.pages.conformance import (CONFORMANCE_METRIC, LIBRARY_METRICS,
+                                                 combination_series, conformance_view,
+                                                 library_view)
+from stackci.dashboard.pages.fidelity import fidelity_view
+from stackci.dashboard.pages.ops import op_breakdown
+from stackci.dashboard.pages.runs import latest_run_view
+from stackci.dashboard.pages.speed import SPEED_GOAL, SPEED_METRIC, speed_view
+from stackci.dashboard.pages.trends import (LATEST_FIGURES, TREND_METRIC, latest_figures,
+                                            trend_figure, trends)
+from stackci.dashboard.site import number, plotly_js, site_dir, slug
+from stackci.durations import format_duration
+from stackci.results.matrix import build_matrix
+from stackci.results.store import Store
+
+RECENT_RUNS = 30
+
+
+def publish(store: Store, out_dir: str | Path) -> Path:
+    """Write the site into `out_dir`; returns the path of index.html."""
+    out = Path(out_dir)
+    (out / "assets").mkdir(parents=True, exist_ok=True)
+    (out / "ops").mkdir(exist_ok=True)
+    site = site_dir()
+    shutil.copyfile(plotly_js(), out / "assets" / "plotly.min.js")
+    shutil.copyfile(site / "style.css", out / "assets" / "style.css")
+    templates = Environment(loader=FileSystemLoader(site / "templates"), autoescape=True,
+                            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    templates.filters["duration"] = format_duration
+    templates.filters["number"] = number
+
+    series = trends(store)
+    latest = latest_figures(store)
+    generated = datetime.now().strftime("%Y-%m-%d %H:%M")
+    for entry in latest:
+        ops = store.op_profile(entry["job_id"]) if entry["job_id"] else []
+        page = templates.get_template("ops.html").render(
+            root="../", entry=entry, breakdown=op_breakdown(ops), generated=generated)
+        (out / entry["page"]).write_text(page)
+    charts = [{"id": f"trend-{slug(w)}", "workload": w, "figure": trend_figure(w, by_sku)}
+              for w, by_sku in sorted(series.items())]
+    compat = build_matrix(store.verdicts(), store.measured_vectors())
+    cells = {f"{c['consumer']}|{c['interface']}|{c['consumer_version']}|{c['provider_version']}": c
+             for edge in compat["edges"] for c in edge["cells"]}
+    (out / "compat.html").write_text(templates.get_template("compat.html").render(
+        root="", matrix=compat, cells=cells, generated=generated))
+    conformance, library = conformance_view(store), library_view(store)
+    (out / "conformance.html").write_text(templates.get_template("conformance.html").render(
+        root="", conformance=conformance, generated=generated))
+    fidelity = fidelity_view(store)
+    (out / "fidelity.html").write_text(templates.get_template("fidelity.html").render(
+        root="", fidelity=fidelity, generated=generated))
+    speed = speed_view(store)
+    index = out / "index.html"
+    index.write_text(templates.get_template("index.html").render(
+        root="", latest=latest_run_view(store), runs=store.runs(limit=RECENT_RUNS),
+        charts=charts, figures=latest, figure_names=LATEST_FIGURES, generated=generated,
+        conformance=conformance, library=library, speed=speed, speed_goal=SPEED_GOAL,
+        fidelity=fidelity))
+    (out / "data.json").write_text(json.dumps(
+        {"trends": {TREND_METRIC: series, SPEED_METRIC: speed["series"] if speed else {},
+                    CONFORMANCE_METRIC: conformance["series"] if conformance else {},
+                    **{m: combination_series(store, m) for m in LIBRARY_METRICS}},
+         "latest": latest, "compatibility": compat,
+         "conformance": conformance["latest"] if conformance else [],
+         "fidelity": {"run_id": fidelity["run"]["id"], "summary": fidelity["summary"],
+                      "trend": fidelity["trend"]} if fidelity else None},
+        indent=1, default=str))
+    return index

@@ -1,0 +1,84 @@
+"""What the nightly shows a person: a live progress bar while it runs, a summary table at the end."""
+
+from __future__ import annotations
+
+import threading
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn)
+from rich.table import Table
+
+from stackci.durations import format_duration
+from stackci.model import ERROR, FAILED, NOT_RUN, OUTCOMES, PASSED, STAGES, TIMEOUT, Job
+
+STYLES = {PASSED: "green", FAILED: "red", ERROR: "red", TIMEOUT: "yellow", NOT_RUN: "dim"}
+
+
+class ProgressDisplay:
+    """A live bar of jobs done out of total, naming the jobs running now."""
+
+    def __init__(self, console: Console):
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                  BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                  console=console, transient=False)
+        self._task = None
+        self._running: list[str] = []
+        self._lock = threading.Lock()
+
+    def begin(self, total: int, already_done: int) -> None:
+        self._task = self._progress.add_task("nightly", total=total, completed=already_done)
+        self._progress.start()
+
+    def close(self) -> None:
+        self._progress.stop()
+
+    def started(self, job: Job) -> None:
+        with self._lock:
+            self._running.append(job.key)
+            self._describe()
+
+    def finished(self, job: Job, status: str) -> None:
+        with self._lock:
+            if job.key in self._running:
+                self._running.remove(job.key)
+            if status not in (PASSED, NOT_RUN):
+                self._progress.console.print(f"[{STYLES[status]}]{status}[/] {job.key}")
+            self._progress.advance(self._task)
+            self._describe()
+
+    def _describe(self) -> None:
+        running = ", ".join(self._running[:3]) + (" ..." if len(self._running) > 3 else "")
+        self._progress.update(self._task, description=f"running: {running}" if running
+                              else "nightly")
+
+
+def print_summary(console: Console, run_id: int, summary: dict) -> None:
+    table = Table(title=f"run {run_id}: jobs by stage and outcome")
+    table.add_column("stage")
+    for outcome in OUTCOMES:
+        table.add_column(outcome.replace("_", " "), justify="right", style=STYLES[outcome])
+    stages = sorted(summary["by_stage"], key=lambda s: STAGES.index(s) if s in STAGES else 99)
+    for stage in stages:
+        counts = summary["by_stage"][stage]
+        table.add_row(stage, *(str(counts.get(outcome, 0) or "") for outcome in OUTCOMES))
+    console.print(table)
+    console.print(f"time used {format_duration(summary['used_s'])} of a "
+                  f"{format_duration(summary['budget_s'])} budget")
+    if summary["slowest"]:
+        slow = Table(title="slowest jobs")
+        slow.add_column("job")
+        slow.add_column("outcome")
+        slow.add_column("duration", justify="right")
+        for job in summary["slowest"]:
+            slow.add_row(job["key"], job["status"], format_duration(job["duration_s"]))
+        console.print(slow)
+    if summary["out_of_budget"]:
+        console.print(f"[bold yellow]{len(summary['out_of_budget'])} job(s) not run: out of "
+                      f"budget[/] (first priority: make the night fit): "
+                      + ", ".join(summary["out_of_budget"]))
+    for job in summary["bad"]:
+        console.print(f"[{STYLES[job['status']]}]{job['status']}[/] {job['key']}: "
+                      f"{job['message']}")
+    if summary["dashboard"]:
+        console.print(f"dashboard: {summary['dashboard']}")

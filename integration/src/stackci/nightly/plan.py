@@ -1,0 +1,180 @@
+"""Planning a night: which combinations, which jobs, in which order; the plan is data.
+
+    build -> contracts -> tests (one job per module)
+                       -> workloads (one job per workload x SKU of the tier)   -> publish
+          -> conformance (the ONNX node suite; the opslib size report)
+
+Without --combination or --pin the night runs the default plan (compat/coverage.py): master,
+release:latest and the fewest combinations covering every verified-compatible pair.
+
+A `Plan` (options, resolved combinations, and every job with its action name and parameters,
+workloads included as full records) is stored with the run. `--resume` rebuilds the jobs from
+the stored plan alone, so it executes exactly the planned jobs even after suite.yaml changed.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+
+from stackci.compat import coverage
+from stackci.compat.verify import verify_window
+from stackci.errors import UsageError
+from stackci.model import Job
+from stackci.nightly.stages import ACTIONS
+from stackci.sources.combination import Combination
+from stackci.sources.resolve import resolve
+from stackci.workloads.suite import Suite, load_suite
+
+
+@dataclass
+class NightlyOptions:
+    tier: str = "smoke"  # the CLI's default too: `--tier nightly` runs the full suite
+    workloads: list[str] = field(default_factory=list)
+    skus: list[str] = field(default_factory=list)
+    combination: str = "master"
+    pins: list[str] = field(default_factory=list)
+    budget_s: float = 24 * 3600.0
+    workers: int = 2
+    job_timeout_s: float = 30 * 60.0
+    no_tests: bool = False
+    default_plan: bool = False  # master, release:latest and pairwise coverage (coverage.py)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One planned job: what the store lists and what the action is rebuilt from."""
+
+    key: str
+    stage: str
+    name: str
+    action: str  # a key of stages.ACTIONS
+    combination: str | None = None  # the combination's key
+    sku: str | None = None
+    needs: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    priority: int = 0
+    params: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "needs": list(self.needs), "after": list(self.after)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "JobSpec":
+        return cls(**{**data, "needs": tuple(data["needs"]), "after": tuple(data["after"])})
+
+
+# The combinations a default plan gates on; the rest of it is pairwise coverage.
+GATING_COMBINATIONS = ("master", "release:latest")
+
+
+@dataclass
+class Plan:
+    options: NightlyOptions
+    combinations: list[Combination]
+    jobs: list[JobSpec]
+
+    def to_dict(self) -> dict:
+        return {"options": asdict(self.options),
+                "combinations": [c.to_dict() for c in self.combinations],
+                "jobs": [job.to_dict() for job in self.jobs]}
+
+    @classmethod
+    def from_dict(cls, data: dict, suite: Suite | None = None) -> "Plan":
+        """The stored plan. A run planned before plans held their jobs (`jobs` lists keys
+        only) is re-planned from its stored options and combinations on `suite`, keeping
+        exactly the stored keys: what such a run's resume always did."""
+        options = NightlyOptions(**data["options"])
+        combinations = [Combination.from_dict(c) for c in data["combinations"]]
+        jobs = data.get("jobs") or []
+        if all(isinstance(job, dict) for job in jobs):
+            return cls(options, combinations, [JobSpec.from_dict(job) for job in jobs])
+        again = make_plan(None, None, options, suite, combinations)
+        again.jobs = [job for job in again.jobs if job.key in set(jobs)]
+        return again
+
+    def advisory(self) -> frozenset[str]:
+        """Jobs of coverage combinations: their failures are findings for the compatibility
+        matrix, not failures of the run. A combination asked for by name gates the run."""
+        if not self.options.default_plan:
+            return frozenset()
+        names = {c.key: c.name for c in self.combinations}
+        return frozenset(job.key for job in self.jobs if job.combination is not None
+                         and names[job.combination] not in GATING_COMBINATIONS)
+
+    def to_jobs(self) -> list[Job]:
+        """The executable jobs: each spec's action made from its stored parameters."""
+        by_key = {c.key: c for c in self.combinations}
+        jobs = []
+        for spec in self.jobs:
+            combination = by_key.get(spec.combination) if spec.combination else None
+            jobs.append(Job(spec.key, spec.stage, spec.name,
+                            ACTIONS[spec.action](combination, spec.params), sku=spec.sku,
+                            combination=combination, needs=spec.needs, after=spec.after,
+                            priority=spec.priority))
+        return jobs
+
+
+def make_plan(ws, store, options: NightlyOptions, suite: Suite | None = None,
+              combinations: list[Combination] | None = None) -> Plan:
+    """Resolve the combinations (unless given), select the workloads, and lay out the DAG."""
+    suite = suite or load_suite()
+    combinations = combinations or choose_combinations(ws, store, options)
+    workloads = suite.select(options.tier, names=options.workloads or None)
+    conformance = suite.conformance
+    if conformance is None or options.workloads or not conformance.in_tier(options.tier):
+        conformance = None  # naming workloads asks for those alone
+    return Plan(options, combinations, plan_jobs(combinations, workloads, options,
+                                                 conformance=conformance))
+
+
+def choose_combinations(ws, store, options: NightlyOptions) -> list[Combination]:
+    if not options.default_plan:
+        return [resolve(ws, options.combination, tuple(options.pins))]
+    verify_window(ws, store, _report_verdict)
+    return coverage.default_plan(ws, store, resolve=resolve)
+
+
+def _report_verdict(pair, verdict: dict) -> None:
+    if not verdict.get("cached_from"):
+        print(f"stackci: verified {pair.name}: {verdict['status']}", file=sys.stderr)
+
+
+def plan_jobs(combinations: list, workloads: list, options: NightlyOptions,
+              modules_of=None, conformance=None) -> list[JobSpec]:
+    """The DAG for these combinations. `modules_of(combination)` lists the modules whose tests
+    run (default: the combination's modules); `conformance` (the suite's, when its tier runs)
+    adds the node suite and the opslib size report per combination."""
+    jobs: list[JobSpec] = []
+    for rank, combination in enumerate(combinations):
+        tag = combination.key[:12]
+        build_key, contracts_key = f"build@{tag}", f"contracts@{tag}"
+        common = {"combination": combination.key, "priority": rank * 10000}
+        jobs.append(JobSpec(build_key, "build", combination.name, "build", **common))
+        if conformance is not None:
+            jobs.append(JobSpec(f"conformance:onnx-node@{tag}", "conformance", "onnx-node",
+                                "onnx-node", sku=conformance.sku, needs=(build_key,),
+                                params={"spec": conformance.to_record()}, **common))
+            jobs.append(JobSpec(f"conformance:opslib-size@{tag}", "conformance",
+                                "opslib-size", "opslib-size", needs=(build_key,), **common))
+        jobs.append(JobSpec(contracts_key, "contracts", combination.name, "contracts",
+                            needs=(build_key,), **common))
+        if not options.no_tests:
+            for module in (modules_of or (lambda c: list(c.modules)))(combination):
+                jobs.append(JobSpec(f"tests:{module}@{tag}", "tests", module, "tests",
+                                    needs=(contracts_key,), params={"module": module},
+                                    **common))
+        for index, workload in enumerate(workloads):
+            skus = options.skus or list(workload.skus or [])
+            if not skus:
+                raise UsageError(f"workload {workload.name}: no SKUs in the suite and none "
+                                 "given with --sku")
+            for sku in skus:
+                jobs.append(JobSpec(f"workloads:{workload.name}:{sku}@{tag}", "workloads",
+                                    workload.name, "workloads", combination=combination.key,
+                                    sku=sku, needs=(contracts_key,),
+                                    priority=rank * 10000 + index,
+                                    params={"workload": workload.to_record(), "sku": sku}))
+    others = tuple(job.key for job in jobs)
+    jobs.append(JobSpec("publish", "publish", "dashboard", "publish", after=others))
+    return jobs

@@ -1,0 +1,154 @@
+"""One night, in order: plan -> record -> execute -> summarise -> publish.
+
+`start` plans from the options and the suite; `resume` takes the stored plan of the latest
+unfinished run as it is (never the suite again), keeps its finished jobs and runs the rest.
+The site is published once, after the summary, so it shows the finished run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from stackci import __version__
+from stackci.dashboard.publish import publish
+from stackci.errors import UsageError
+from stackci.model import BAD_STATUSES, FINISHED_STATUSES, NOT_FAILURES, NOT_RUN, PASSED, Job
+from stackci.nightly.budget import DEFAULT_ESTIMATES, Budget
+from stackci.nightly.executor import Executor, Reporter
+from stackci.nightly.plan import NightlyOptions, Plan, make_plan
+from stackci.nightly.resources import Resources
+from stackci.nightly.summary import summarise
+from stackci.results.store import Store
+from stackci.stack.port import StackPort
+from stackci.workloads.suite import load_suite
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    ended: dict[str, tuple[str, str]]  # key -> (status, reason)
+    summary: dict
+    # Jobs of coverage combinations (the planner's pairwise extras): their failures are
+    # findings for the compatibility matrix, recorded and shown, but they do not fail the run.
+    advisory: frozenset[str] = frozenset()
+
+    @property
+    def ok(self) -> bool:
+        """Every gating job passed, or was not run for lack of budget or because it does not
+        apply."""
+        return all(status == PASSED or (status == NOT_RUN and reason in NOT_FAILURES)
+                   for key, (status, reason) in self.ended.items() if key not in self.advisory)
+
+    @property
+    def findings(self) -> list[str]:
+        """Advisory jobs that failed, errored or timed out."""
+        return sorted(key for key, (status, _) in self.ended.items()
+                      if key in self.advisory and status in BAD_STATUSES)
+
+
+def combination_vector(combination) -> dict[str, dict]:
+    return {module: {"version": mv.version, "commit": mv.commit, "tree_hash": mv.tree_hash}
+            for module, mv in combination.modules.items()}
+
+
+def estimates_for(store: Store, jobs: list[Job]) -> dict[str, float]:
+    found = {}
+    for job in jobs:
+        history = store.estimate(job.stage, job.name, job.sku)
+        found[job.key] = history if history is not None else DEFAULT_ESTIMATES[job.stage]
+    return found
+
+
+class Nightly:
+    """Nights against a store. `port` is the stack (tests pass a fake); `suite` the manifest
+    path (default workloads/suite.yaml)."""
+
+    def __init__(self, ws, store: Store, *, port: StackPort | None = None, suite=None,
+                 dashboard_dir: Path | None = None, reporter: Reporter | None = None):
+        self.ws, self.store = ws, store
+        self.port = port or StackPort()
+        self.suite = suite
+        self.dashboard_dir = Path(dashboard_dir or ws.dashboard_dir)
+        self.reporter = reporter
+
+    def start(self, options: NightlyOptions, combinations=None) -> RunResult:
+        """Plan from the options and the suite (for `combinations` when given, else those
+        the options name or the default plan's) and run it."""
+        plan = make_plan(self.ws, self.store, options, load_suite(self.suite), combinations)
+        return self.run_plan(plan)
+
+    def run_plan(self, plan: Plan) -> RunResult:
+        """Record a new run of `plan` and execute it."""
+        run_id = self.store.start_run(tier=plan.options.tier, budget_s=plan.options.budget_s,
+                                      plan=plan.to_dict(), host=socket.gethostname(),
+                                      harness_version=__version__)
+        return self._execute(run_id, plan, done={}, used_before=0.0)
+
+    def resume(self) -> RunResult:
+        run = self.store.latest_unfinished_run()
+        if run is None:
+            raise UsageError("no unfinished run to resume (every stored run has completed)")
+        plan = Plan.from_dict(run.plan, load_suite(self.suite))
+        done = {job.key: job.status for job in self.store.jobs(run.id)
+                if job.status in FINISHED_STATUSES}
+        self.store.update_run(run.id, status="running")
+        return self._execute(run.id, plan, done=done, used_before=run.used_s)
+
+    def _record(self, run_id: int, jobs: list[Job]) -> None:
+        """The run's combinations and planned jobs (a resumed run keeps the jobs it has)."""
+        combination_ids = {}
+        for job in jobs:
+            if job.combination is not None:
+                key = job.combination.key
+                if key not in combination_ids:
+                    combination_ids[key] = self.store.record_combination(
+                        job.combination.name, key, combination_vector(job.combination))
+                job.combination_id = combination_ids[key]
+        self.store.add_jobs(run_id, [{"key": job.key, "stage": job.stage, "name": job.name,
+                                      "sku": job.sku, "combination_id": job.combination_id}
+                                     for job in jobs])
+
+    def _execute(self, run_id: int, plan: Plan, *, done: dict[str, str],
+                 used_before: float) -> RunResult:
+        options = plan.options
+        jobs = plan.to_jobs()
+        self._record(run_id, jobs)
+        last = [job for job in jobs if job.stage == "publish"]
+        dag = [job for job in jobs if job.stage != "publish"]
+        budget = Budget(options.budget_s, used_before)
+        if hasattr(self.reporter, "begin"):
+            self.reporter.begin(len(jobs), len(done))
+        resources = Resources(self.ws, self.port,
+                              lambda: publish(self.store, self.dashboard_dir))
+        share_cores(options.workers)
+        executor = Executor(self.store, run_id, dag, resources, budget=budget,
+                            estimates=estimates_for(self.store, jobs),
+                            job_timeout_s=options.job_timeout_s, workers=options.workers,
+                            workdir=self.ws.home / "runs" / str(run_id),
+                            done={k: v for k, v in done.items() if k not in
+                                  {job.key for job in last}},
+                            reporter=self.reporter)
+        try:
+            ended = executor.run()
+        except KeyboardInterrupt:
+            self.store.update_run(run_id, status="interrupted",
+                                  summary={"used_s": budget.used()})
+            raise
+        self.store.finish_run(run_id, "completed", summarise(self.store, run_id, budget))
+        for job in last:  # the site, once, showing the finished run
+            ended[job.key] = executor.run_now(job)
+        summary = summarise(self.store, run_id, budget)
+        self.store.update_run(run_id, summary=summary)
+        return RunResult(run_id, ended, summary, plan.advisory())
+
+
+def share_cores(workers: int) -> None:
+    """Give each concurrent job its share of the cores: numpy's BLAS in every job otherwise
+    starts a thread per core, and oversubscribed BLAS threads slow a 2-core machine manyfold.
+    Only wall-clock figures depend on this; simulated cycles never do."""
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, threads)

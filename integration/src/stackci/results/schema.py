@@ -1,0 +1,154 @@
+"""The results database's tables (SQLAlchemy); only portable SQL, so SQLite and PostgreSQL
+hold the same schema. Bump SCHEMA_VERSION with any change."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SchemaVersion(Base):
+    __tablename__ = "schema_version"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    tier: Mapped[str] = mapped_column(String(40))
+    budget_s: Mapped[float] = mapped_column(Float)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    harness_version: Mapped[str] = mapped_column(String(40), default="")
+    plan: Mapped[dict] = mapped_column(JSON, default=dict)
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class CombinationRow(Base):
+    __tablename__ = "combinations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CombinationModule(Base):
+    __tablename__ = "combination_modules"
+    combination_id: Mapped[int] = mapped_column(ForeignKey("combinations.id"), primary_key=True)
+    module: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    commit: Mapped[str] = mapped_column(String(64))
+    tree_hash: Mapped[str] = mapped_column(String(64))
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("run_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    combination_id: Mapped[int | None] = mapped_column(ForeignKey("combinations.id"),
+                                                       nullable=True)
+    key: Mapped[str] = mapped_column(String(400))
+    stage: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(255))
+    sku: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="not_run")
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    estimate_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class MetricRow(Base):
+    __tablename__ = "metrics"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    combination_id: Mapped[int | None] = mapped_column(ForeignKey("combinations.id"),
+                                                       nullable=True)
+    workload: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    sku: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(32), default="")
+
+
+class OpProfileRow(Base):
+    __tablename__ = "op_profiles"
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    op_type: Mapped[str] = mapped_column(String(64))
+    kernel: Mapped[str] = mapped_column(String(255), default="")
+    fusion: Mapped[str] = mapped_column(String(255), default="")
+    cycles: Mapped[float] = mapped_column(Float, default=0)
+    macs: Mapped[float] = mapped_column(Float, default=0)
+    bytes_read: Mapped[float] = mapped_column(Float, default=0)
+    bytes_written: Mapped[float] = mapped_column(Float, default=0)
+    unit: Mapped[str] = mapped_column(String(32), default="")
+    array_utilization: Mapped[float] = mapped_column(Float, default=0)
+
+
+class ContractVerdictRow(Base):
+    """The verified verdict of one pair along a contract edge, per `contracts verify` batch.
+
+    A pair whose consumer tests and provider environment are unchanged is not re-run: its row
+    in a later batch copies the verdict and names the row it came from (`cached_from`)."""
+
+    __tablename__ = "contract_verdicts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    interface: Mapped[str] = mapped_column(String(64))
+    consumer: Mapped[str] = mapped_column(String(64))
+    consumer_version: Mapped[str] = mapped_column(String(64))
+    consumer_label: Mapped[str] = mapped_column(String(80))
+    consumer_commit: Mapped[str] = mapped_column(String(64))
+    consumer_tree: Mapped[str] = mapped_column(String(64), index=True)
+    tests_commit: Mapped[str] = mapped_column(String(64), default="")
+    tests_hash: Mapped[str] = mapped_column(String(64), default="")
+    provider: Mapped[str] = mapped_column(String(64))
+    provider_version: Mapped[str] = mapped_column(String(64))
+    provider_label: Mapped[str] = mapped_column(String(80))
+    provider_commit: Mapped[str] = mapped_column(String(64))
+    provider_tree: Mapped[str] = mapped_column(String(64), index=True)
+    environment_key: Mapped[str] = mapped_column(String(64), default="")
+    declared: Mapped[bool | None] = mapped_column(nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # passed | failed | error | untested
+    message: Mapped[str] = mapped_column(Text, default="")
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cached_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class CombinationLock(Base):
+    """The lock of a built combination: module versions, commits, trees, third-party pins."""
+
+    __tablename__ = "combination_locks"
+    combination_id: Mapped[int] = mapped_column(ForeignKey("combinations.id"), primary_key=True)
+    lock_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    lock: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class SkuRow(Base):
+    __tablename__ = "skus"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
