@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from npu_serving import ModelConfig
-from npu_serving.batching import DynamicBatcher
+from npu_serving.batching import DynamicBatcher, merged
 
 from serving_helpers import DenseReluBackend, expected_output, served, wait_ready
 
@@ -18,20 +18,22 @@ def run_batches(requests, max_batch_size, delay_s=0.05, fail=False):
     """Submit every request at once; returns (per-request outputs, sizes of executed batches)."""
     executed = []
 
-    async def execute(inputs, enqueued):
+    async def execute(batch, instance):
+        inputs = merged(batch)
         executed.append(len(inputs["x"]))
-        assert len(enqueued) >= 1
+        assert instance == 0
         if fail:
             raise RuntimeError("device lost")
-        return {"y": inputs["x"] * 2}
+        return {"y": inputs["x"] * 2}, {"batch_size": len(inputs["x"])}
 
     async def main():
         batcher = DynamicBatcher(execute, max_batch_size, delay_s)
         batcher.start()
         try:
-            return await asyncio.gather(
+            results = await asyncio.gather(
                 *(batcher.submit({"x": x}) for x in requests), return_exceptions=True
             )
+            return [r if isinstance(r, Exception) else r[0] for r in results]
         finally:
             await batcher.stop()
 
@@ -70,7 +72,7 @@ def test_a_failed_batch_fails_each_of_its_requests():
 def test_server_batches_concurrent_http_requests(make_client):
     backend = DenseReluBackend()
     # The batch fills up (4 of 4) long before the generous delay, which only guards slow machines.
-    config = ModelConfig(max_batch_size=4, max_queue_delay_us=5_000_000)
+    config = ModelConfig(max_batch_size=4, max_queue_delay_us=5_000_000, instance_count=1)
     client = make_client(served(backend=backend, config=config))
     wait_ready(client)
     xs = [np.full((1, 4), i / 4, dtype=np.float32) for i in range(4)]
