@@ -140,7 +140,8 @@ class CompilerBackend(ModelBackend):
         if key not in self._engines:
             import npu_compiler  # here, so that the protocol layer loads without the compiler
 
-            self._engines[key] = npu_compiler.Engine(self._plan(batch))
+            # The SKU as given (a YAML path too): a plan names its SKU, not where it came from.
+            self._engines[key] = npu_compiler.Engine(self._plan(batch), self.sku)
         return self._engines[key]
 
     def _plan(self, batch: int | None):
