@@ -22,6 +22,32 @@ HEADER_LENGTH = "Inference-Header-Content-Length"
 MiB = 1 << 20
 
 
+# The JSON form of an inference request, for the OpenAPI description (what a fuzzer reads).
+_TENSOR = {
+    "type": "object", "required": ["name", "shape", "datatype"],
+    "properties": {
+        "name": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "datatype": {"type": "string", "enum": ["BOOL", "UINT8", "INT32", "INT64", "FP16", "FP32",
+                                                "FP64", "BYTES"]},
+        "parameters": {"type": "object"},
+        "data": {"type": "array"},
+    },
+}
+INFER_REQUEST_OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {
+        "type": "object", "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string"},
+            "parameters": {"type": "object"},
+            "inputs": {"type": "array", "items": _TENSOR},
+            "outputs": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "parameters": {"type": "object"}}}},
+        },
+    },
+}}}}
+
+
 @dataclass(frozen=True)
 class Limits:
     """Request size limits: a body larger than `max_body_bytes` is refused with 413 before it

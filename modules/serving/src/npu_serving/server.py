@@ -288,7 +288,8 @@ def _add_model_routes(app: FastAPI, server: InferenceServer) -> None:
         app.add_api_route(prefix + "/ready", model_ready, methods=["GET"])
         app.add_api_route(prefix + "/config", model_config, methods=["GET"])
         app.add_api_route(prefix + "/stats", model_stats, methods=["GET"])
-        app.add_api_route(prefix + "/infer", infer, methods=["POST"])
+        app.add_api_route(prefix + "/infer", infer, methods=["POST"],
+                          openapi_extra=protocol.INFER_REQUEST_OPENAPI)
 
 
 def _add_repository_routes(app: FastAPI, server: InferenceServer) -> None:
