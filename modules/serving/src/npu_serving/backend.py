@@ -72,9 +72,10 @@ class CompilerBackend(ModelBackend):
 
     Compiled plans have fixed shapes, so a model whose batch dimension varies (a batching model,
     or an ONNX input with a symbolic first dimension) has one plan per batch size: those of
-    `prepare`'s batch sizes are compiled and warmed up ahead (never on a request's path), any
-    other is compiled when first asked for and kept in a bounded cache (the least recently
-    used goes first). Each instance has its own engines (an engine's arena and timeline are
+    `prepare`'s batch sizes are compiled and warmed up ahead, and a batch of another size
+    runs on the next larger of them, padded with zeros (its outputs cut back), so that nothing
+    compiles on a request's path; a batch larger than all of them is compiled when first asked
+    for and kept in a bounded cache (the least recently used goes first). Each instance has its own engines (an engine's arena and timeline are
     state of one run at a time); the plans and their weights are shared.
     """
 
@@ -89,6 +90,7 @@ class CompilerBackend(ModelBackend):
         self._variable_batch = batching or any(spec.shape[:1] == (-1,) for spec in self.inputs)
         self._plans: collections.OrderedDict = collections.OrderedDict()
         self._pinned: set = set()
+        self._prepared: list[int] = []
         self._engines: dict[tuple[int, int | None], object] = {}
         self._lock = threading.Lock()
         self.instances = 1
@@ -107,6 +109,7 @@ class CompilerBackend(ModelBackend):
         self.instances = max(1, instances)
         sizes = batch_sizes if self._variable_batch and batch_sizes else \
             [1] if self._variable_batch else [None]
+        self._prepared = sorted(b for b in sizes if b is not None)
         for batch in sizes:
             self._pinned.add(batch)
             for instance in range(self.instances):  # warm-up: arenas allocated, pages touched
@@ -117,14 +120,25 @@ class CompilerBackend(ModelBackend):
 
     def execute(self, inputs: dict[str, np.ndarray], instance: int = 0) -> tuple[dict, dict]:
         batch = len(next(iter(inputs.values()))) if self._variable_batch else None
-        outputs, profile = self._engine(instance, batch).run(inputs)
+        run_as = self._padded_size(batch)
+        if run_as != batch:
+            inputs = {name: _padded(array, run_as) for name, array in inputs.items()}
+        outputs, profile = self._engine(instance, run_as).run(inputs)
         self.last_profile = profile
         outputs = {
-            spec.name: np.asarray(outputs[spec.name], dtype=datatypes.to_numpy(spec.datatype))
+            spec.name: np.asarray(outputs[spec.name][:batch] if run_as != batch else
+                                  outputs[spec.name], dtype=datatypes.to_numpy(spec.datatype))
             for spec in self.outputs
         }
         return outputs, {"latency_us": profile["latency_us"],
-                         "peak_device_bytes": profile["peak_device_bytes"]}
+                         "peak_device_bytes": profile["peak_device_bytes"],
+                         "executed_batch_size": run_as}
+
+    def _padded_size(self, batch: int | None) -> int | None:
+        if batch is None or batch in self._plans or not self._prepared or \
+                batch > self._prepared[-1]:
+            return batch
+        return next(size for size in self._prepared if size >= batch)
 
     def _zeros(self, batch: int | None) -> dict[str, np.ndarray]:
         feeds = {}
@@ -166,6 +180,12 @@ class CompilerBackend(ModelBackend):
     @property
     def compiled_batch_sizes(self) -> list:
         return list(self._plans)
+
+
+def _padded(array: np.ndarray, size: int) -> np.ndarray:
+    padded = np.zeros((size,) + array.shape[1:], array.dtype)
+    padded[: len(array)] = array
+    return padded
 
 
 def _onnx_tensor_specs(path: Path, batching: bool) -> tuple[list[TensorSpec], list[TensorSpec]]:

@@ -75,10 +75,14 @@ class ModelConfig:
         return self.instance_count or max(1, os.cpu_count() or 1)
 
     def batch_sizes_to_prepare(self) -> list[int]:
-        """Plans compiled at load: batch 1, the largest, the preferred and the warmup sizes."""
+        """Plans compiled at load: the powers of two up to the largest batch, the largest, the
+        preferred and the warmup sizes. A batch of another size runs padded to the next of
+        these (at most twice its size), so nothing compiles on a request's path."""
         if self.max_batch_size <= 0:
             return []
-        sizes = {1, self.max_batch_size, *self.preferred_batch_sizes, *self.warmup_batch_sizes}
+        ladder = {1 << k for k in range(self.max_batch_size.bit_length())}
+        sizes = {*ladder, self.max_batch_size, *self.preferred_batch_sizes,
+                 *self.warmup_batch_sizes}
         return sorted(s for s in sizes if 1 <= s <= self.max_batch_size)
 
     def select_versions(self, available: list[int]) -> list[int]:

@@ -191,6 +191,8 @@ class ServedModel:
             self._count(labels, batch, size, queued, phases, device_us, device, instance)
             info = {"batch_size": size, "simulated_device_time_us": round(device_us, 3),
                     "instance": instance}
+            if device.get("executed_batch_size") not in (None, size):
+                info["executed_batch_size"] = device["executed_batch_size"]  # padded
             if device.get("peak_device_bytes") is not None:
                 info["simulated_device_peak_bytes"] = int(device["peak_device_bytes"])
             return outputs, info
