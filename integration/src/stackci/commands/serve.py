@@ -7,6 +7,7 @@ running server, `--url`), and talks to it over HTTP only."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from stackci.cli import arg, command
 from stackci.commands.models import _interpreter_arguments, stack_python
@@ -97,7 +98,8 @@ def serve_bench_command(args: argparse.Namespace) -> int:
         with ServerProcess(stack_python(args, "npu_serving"), args.model_repository, args.sku,
                            args.server_arg) as server:
             results = run(server.url)
-    Console().print(table(results, f"{args.model} (batch {args.batch_size})"))
+    Console(width=None if sys.stdout.isatty() else 160).print(
+        table(results, f"{args.model} (batch {args.batch_size})"))
     if args.csv:
         write_csv(args.csv, results)
     return 1 if any(m.errors for m in results) else 0
