@@ -125,3 +125,28 @@ def test_metrics_count_outcomes(make_client):
     assert 'npu_serving_request_duration_seconds_count{model="dense",version="1"} 3.0' in text
     assert 'npu_serving_compute_duration_seconds_count{model="dense",version="1"} 2.0' in text
     assert 'npu_serving_model_ready{model="dense",version="1"} 1.0' in text
+
+
+def test_batches_are_cut_to_planned_sizes():
+    executed = []
+
+    async def execute(batch, instance):
+        inputs = merged(batch)
+        executed.append(len(inputs["x"]))
+        return {"y": inputs["x"]}, {}
+
+    async def main():
+        from npu_serving.batching import Policy
+
+        batcher = DynamicBatcher(execute, policy=Policy(max_batch_size=8, max_queue_delay_s=0.05,
+                                                        planned_batch_sizes=(1, 2, 4, 8)))
+        batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.submit({"x": np.full((1, 2), i, np.float32)})
+                                          for i in range(7)))
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(main())
+    assert executed == [4, 2, 1]  # 7 waiting: planned sizes, nothing padded
+    assert [float(r[0]["y"][0, 0]) for r in results] == list(range(7))

@@ -61,6 +61,9 @@ class Policy:
     default_timeout_us: int = 0
     allow_timeout_override: bool = False
     instances: int = 1
+    # Sizes the backend has plans for: a gathered batch is cut back to the largest of them
+    # that it reaches (the rest wait for the next batch) rather than padded up to the next.
+    planned_batch_sizes: tuple[int, ...] = ()
 
 
 class TimedOut(Unavailable):
@@ -195,7 +198,27 @@ class DynamicBatcher:
                 break
             batch.append(self._take())
             size += candidate.size
-        return batch
+        return self._cut_to_plan(batch)
+
+    def _cut_to_plan(self, batch: list[Waiting]) -> list[Waiting]:
+        planned = self.policy.planned_batch_sizes
+        size = sum(w.size for w in batch)
+        if not planned or size in planned or size > max(planned):
+            return batch
+        fitting = [p for p in planned if p <= size]
+        target = max(fitting) if fitting else size
+        kept, total = [], 0
+        for waiting in batch:
+            if kept and total + waiting.size > target:
+                break
+            kept.append(waiting)
+            total += waiting.size
+        for waiting in reversed(batch[len(kept):]):  # back at the front, in their order
+            self._queues[waiting.priority - 1].appendleft(waiting)
+            self.pending += 1
+        if len(kept) < len(batch):
+            self._arrived.set()
+        return kept
 
     async def _more_arrived(self, deadline: float) -> bool:
         loop = asyncio.get_running_loop()

@@ -118,6 +118,7 @@ class ServedModel:
             default_timeout_us=c.default_timeout_us,
             allow_timeout_override=c.allow_timeout_override,
             instances=self.instances,
+            planned_batch_sizes=tuple(c.batch_sizes_to_prepare()) if batching else (),
         )
 
     async def start(self, metrics: Metrics) -> None:
