@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "stackci.commands.cost",
     "stackci.commands.contracts",
     "stackci.commands.fidelity",
+    "stackci.commands.serve",
 )
 
 

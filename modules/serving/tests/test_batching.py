@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from npu_serving import ModelConfig
-from npu_serving.batching import DynamicBatcher
+from npu_serving.batching import DynamicBatcher, merged
 
 from serving_helpers import DenseReluBackend, expected_output, served, wait_ready
 
@@ -18,20 +18,22 @@ def run_batches(requests, max_batch_size, delay_s=0.05, fail=False):
     """Submit every request at once; returns (per-request outputs, sizes of executed batches)."""
     executed = []
 
-    async def execute(inputs, enqueued):
+    async def execute(batch, instance):
+        inputs = merged(batch)
         executed.append(len(inputs["x"]))
-        assert len(enqueued) >= 1
+        assert instance == 0
         if fail:
             raise RuntimeError("device lost")
-        return {"y": inputs["x"] * 2}
+        return {"y": inputs["x"] * 2}, {"batch_size": len(inputs["x"])}
 
     async def main():
         batcher = DynamicBatcher(execute, max_batch_size, delay_s)
         batcher.start()
         try:
-            return await asyncio.gather(
+            results = await asyncio.gather(
                 *(batcher.submit({"x": x}) for x in requests), return_exceptions=True
             )
+            return [r if isinstance(r, Exception) else r[0] for r in results]
         finally:
             await batcher.stop()
 
@@ -70,7 +72,7 @@ def test_a_failed_batch_fails_each_of_its_requests():
 def test_server_batches_concurrent_http_requests(make_client):
     backend = DenseReluBackend()
     # The batch fills up (4 of 4) long before the generous delay, which only guards slow machines.
-    config = ModelConfig(max_batch_size=4, max_queue_delay_us=5_000_000)
+    config = ModelConfig(max_batch_size=4, max_queue_delay_us=5_000_000, instance_count=1)
     client = make_client(served(backend=backend, config=config))
     wait_ready(client)
     xs = [np.full((1, 4), i / 4, dtype=np.float32) for i in range(4)]
@@ -123,3 +125,28 @@ def test_metrics_count_outcomes(make_client):
     assert 'npu_serving_request_duration_seconds_count{model="dense",version="1"} 3.0' in text
     assert 'npu_serving_compute_duration_seconds_count{model="dense",version="1"} 2.0' in text
     assert 'npu_serving_model_ready{model="dense",version="1"} 1.0' in text
+
+
+def test_batches_are_cut_to_planned_sizes():
+    executed = []
+
+    async def execute(batch, instance):
+        inputs = merged(batch)
+        executed.append(len(inputs["x"]))
+        return {"y": inputs["x"]}, {}
+
+    async def main():
+        from npu_serving.batching import Policy
+
+        batcher = DynamicBatcher(execute, policy=Policy(max_batch_size=8, max_queue_delay_s=0.05,
+                                                        planned_batch_sizes=(1, 2, 4, 8)))
+        batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.submit({"x": np.full((1, 2), i, np.float32)})
+                                          for i in range(7)))
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(main())
+    assert executed == [4, 2, 1]  # 7 waiting: planned sizes, nothing padded
+    assert [float(r[0]["y"][0, 0]) for r in results] == list(range(7))

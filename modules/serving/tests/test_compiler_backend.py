@@ -24,12 +24,12 @@ def dense_path(tmp_path):
 def test_compiles_one_engine_per_batch_size_lazily(dense_path):
     backend = CompilerBackend(dense_path, SKU, batching=True)
     backend.load()
-    assert list(backend._engines) == [1]
+    assert backend.compiled_batch_sizes == [1]
     for batch in (2, 3, 2):
         x = np.random.default_rng(batch).standard_normal((batch, 4)).astype(np.float32)
         y = backend.infer({"x": x})["y"]
         np.testing.assert_allclose(y, expected_output(x), rtol=1e-4, atol=1e-5)
-    assert sorted(backend._engines) == [1, 2, 3]
+    assert sorted(backend.compiled_batch_sizes) == [1, 2, 3]
     assert backend.last_profile["total_cycles"] > 0
 
 

@@ -7,7 +7,8 @@ extension) for ONNX models compiled by npu_compiler and run on the simulated NPU
 from .backend import CompilerBackend, ModelBackend, TensorSpec
 from .errors import RepositoryError, ServingError
 from .model import ServedModel
-from .repository import ModelConfig, ModelEntry, scan_repository
+from .config import ModelConfig
+from .repository import ModelEntry, scan_repository
 from .server import InferenceServer, create_app
 
 __all__ = [

@@ -1,4 +1,6 @@
-"""`python -m npu_serving --model-repository DIR --sku SKU [--host 127.0.0.1] [--port 8000]`"""
+"""`python -m npu_serving --model-repository DIR --sku SKU [--host 127.0.0.1] [--port 8000]
+[--model-control-mode none|explicit] [--load-model NAME ...] [--pace-device-time]
+[--max-request-bytes N] [--max-decompressed-bytes N]`"""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import logging
 import sys
 
 from .errors import RepositoryError
-from .server import InferenceServer, create_app
+from .protocol import Limits
+from .server import CONTROL_MODES, InferenceServer, create_app
 
 PROG = "npu-serving"
 
@@ -23,7 +26,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument("--model-control-mode", default="none", choices=CONTROL_MODES,
+                        help="none: serve every model of the repository, refuse load/unload; "
+                             "explicit: serve the --load-model ones, load/unload on request")
+    parser.add_argument("--load-model", action="append", default=[], metavar="NAME",
+                        help="with explicit control: a model to load at start ('*': all)")
+    parser.add_argument("--pace-device-time", action="store_true",
+                        help="each execution lasts at least its simulated device time")
+    parser.add_argument("--max-request-bytes", type=_positive, default=Limits.max_body_bytes,
+                        metavar="N", help="larger request bodies are refused with 413")
+    parser.add_argument("--max-decompressed-bytes", type=_positive,
+                        default=Limits.max_decompressed_bytes, metavar="N",
+                        help="gzip/deflate bodies may expand to this many bytes")
     return parser.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive byte count, got {text!r}")
+    return int(text)
 
 
 def check_sku(sku: str) -> None:
@@ -39,7 +60,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         check_sku(args.sku)
-        server = InferenceServer.from_repository(args.model_repository, args.sku)
+        server = InferenceServer.from_repository(
+            args.model_repository, args.sku, control_mode=args.model_control_mode,
+            load_models=args.load_model, pace=args.pace_device_time,
+            limits=Limits(args.max_request_bytes, args.max_decompressed_bytes))
     except RepositoryError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,8 @@ plan on the simulated NPU.
 
 from __future__ import annotations
 
+import collections
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,31 +39,48 @@ class TensorSpec:
 class ModelBackend(ABC):
     """What the server needs of a model.
 
-    `load` does the slow work (compiling) and runs off the event loop before the model is ready;
-    `infer` is called from one thread at a time, with inputs already checked against `inputs`.
+    `prepare` does the slow work (compiling, warming up) off the event loop before the model is
+    ready; `execute` is called from the instance's own thread (instance 0 to instances - 1, one
+    call at a time per instance), with inputs already checked against `inputs`, and returns the
+    outputs and what the simulated device reports of the run (`latency_us`,
+    `peak_device_bytes`; empty for a backend with no device).
     """
 
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     platform = "npu"
+    sku_name: str | None = None
+    device_memory_bytes: int | None = None
 
     def load(self) -> None:
         """Prepare to serve; raising marks the model as failed with the exception's message."""
 
+    def prepare(self, instances: int, batch_sizes: list[int]) -> None:
+        """`load`, for `instances` instances, with plans ready for `batch_sizes`."""
+        self.load()
+
     @abstractmethod
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model once; returns every output by name."""
+
+    def execute(self, inputs: dict[str, np.ndarray], instance: int = 0) -> tuple[dict, dict]:
+        return self.infer(inputs), {}
 
 
 class CompilerBackend(ModelBackend):
     """An ONNX model compiled by `npu_compiler` for one SKU and run by its `Engine`.
 
     Compiled plans have fixed shapes, so a model whose batch dimension varies (a batching model,
-    or an ONNX input with a symbolic first dimension) is compiled once per batch size, lazily,
-    and the engines are kept.
+    or an ONNX input with a symbolic first dimension) has one plan per batch size: those of
+    `prepare`'s batch sizes are compiled and warmed up ahead, and a batch of another size
+    runs on the next larger of them, padded with zeros (its outputs cut back), so that nothing
+    compiles on a request's path; a batch larger than all of them is compiled when first asked
+    for and kept in a bounded cache (the least recently used goes first). Each instance has its own engines (an engine's arena and timeline are
+    state of one run at a time); the plans and their weights are shared.
     """
 
     platform = "npu_onnx"
+    CACHED_PLANS = 8
 
     def __init__(self, path: Path, sku, *, precision: str = "fp32", batching: bool = False):
         self.path = Path(path)
@@ -69,29 +88,104 @@ class CompilerBackend(ModelBackend):
         self.precision = precision
         self.inputs, self.outputs = _onnx_tensor_specs(self.path, batching)
         self._variable_batch = batching or any(spec.shape[:1] == (-1,) for spec in self.inputs)
-        self._engines: dict[int | None, object] = {}
+        self._plans: collections.OrderedDict = collections.OrderedDict()
+        self._pinned: set = set()
+        self._prepared: list[int] = []
+        self._engines: dict[tuple[int, int | None], object] = {}
+        self._lock = threading.Lock()
+        self.instances = 1
         self.last_profile: dict | None = None
+        self.sku_name = getattr(sku, "name", None) or str(sku)
+        self.device_memory_bytes = None
 
     def load(self) -> None:
-        self._engine(1 if self._variable_batch else None)
+        self.prepare(1, [1] if self._variable_batch else [])
+
+    def prepare(self, instances: int, batch_sizes: list[int]) -> None:
+        from npu_driver import load_sku
+
+        target = load_sku(self.sku)
+        self.sku_name, self.device_memory_bytes = target.name, target.device_memory_bytes
+        self.instances = max(1, instances)
+        sizes = batch_sizes if self._variable_batch and batch_sizes else \
+            [1] if self._variable_batch else [None]
+        self._prepared = sorted(b for b in sizes if b is not None)
+        for batch in sizes:
+            self._pinned.add(batch)
+            for instance in range(self.instances):  # warm-up: arenas allocated, pages touched
+                self.execute(self._zeros(batch), instance)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.execute(inputs)[0]
+
+    def execute(self, inputs: dict[str, np.ndarray], instance: int = 0) -> tuple[dict, dict]:
         batch = len(next(iter(inputs.values()))) if self._variable_batch else None
-        outputs, self.last_profile = self._engine(batch).run(inputs)
-        return {
-            spec.name: np.asarray(outputs[spec.name], dtype=datatypes.to_numpy(spec.datatype))
+        run_as = self._padded_size(batch)
+        if run_as != batch:
+            inputs = {name: _padded(array, run_as) for name, array in inputs.items()}
+        outputs, profile = self._engine(instance, run_as).run(inputs)
+        self.last_profile = profile
+        outputs = {
+            spec.name: np.asarray(outputs[spec.name][:batch] if run_as != batch else
+                                  outputs[spec.name], dtype=datatypes.to_numpy(spec.datatype))
             for spec in self.outputs
         }
+        return outputs, {"latency_us": profile["latency_us"],
+                         "peak_device_bytes": profile["peak_device_bytes"],
+                         "executed_batch_size": run_as}
 
-    def _engine(self, batch: int | None):
-        if batch not in self._engines:
+    def _padded_size(self, batch: int | None) -> int | None:
+        if batch is None or batch in self._plans or not self._prepared or \
+                batch > self._prepared[-1]:
+            return batch
+        return next(size for size in self._prepared if size >= batch)
+
+    def _zeros(self, batch: int | None) -> dict[str, np.ndarray]:
+        feeds = {}
+        for spec in self.inputs:
+            shape = [1 if dim < 0 else dim for dim in spec.shape]
+            if batch is not None and shape:
+                shape[0] = batch
+            feeds[spec.name] = np.zeros(shape, datatypes.to_numpy(spec.datatype))
+        return feeds
+
+    def _engine(self, instance: int, batch: int | None):
+        key = (instance, batch)
+        if key not in self._engines:
             import npu_compiler  # here, so that the protocol layer loads without the compiler
 
-            plan = npu_compiler.compile_model(
-                self.path, self.sku, precision=self.precision, batch=batch
-            )
-            self._engines[batch] = npu_compiler.Engine(plan)
-        return self._engines[batch]
+            # The SKU as given (a YAML path too): a plan names its SKU, not where it came from.
+            self._engines[key] = npu_compiler.Engine(self._plan(batch), self.sku)
+        return self._engines[key]
+
+    def _plan(self, batch: int | None):
+        with self._lock:  # instances ask from their own threads
+            if batch in self._plans:
+                self._plans.move_to_end(batch)
+                return self._plans[batch]
+        import npu_compiler
+
+        plan = npu_compiler.compile_model(self.path, self.sku, precision=self.precision,
+                                          batch=batch)
+        with self._lock:
+            self._plans[batch] = plan
+            unpinned = [b for b in self._plans if b not in self._pinned]
+            while len(self._plans) > self.CACHED_PLANS + len(self._pinned) and unpinned:
+                evicted = unpinned.pop(0)
+                del self._plans[evicted]
+                for instance in range(self.instances):
+                    self._engines.pop((instance, evicted), None)
+        return plan
+
+    @property
+    def compiled_batch_sizes(self) -> list:
+        return list(self._plans)
+
+
+def _padded(array: np.ndarray, size: int) -> np.ndarray:
+    padded = np.zeros((size,) + array.shape[1:], array.dtype)
+    padded[: len(array)] = array
+    return padded
 
 
 def _onnx_tensor_specs(path: Path, batching: bool) -> tuple[list[TensorSpec], list[TensorSpec]]:

@@ -1,10 +1,15 @@
-"""Triton-style dynamic batching: requests that arrive together are merged along the batch
-dimension (the first) up to `max_batch_size`, run once, and split back.
+"""The scheduler of one model, Triton's dynamic batcher: requests wait in a bounded queue per
+priority level, and each instance takes the next batch when it is free.
 
-A batch starts with the oldest waiting request and takes later ones while they fit, waiting at
-most `max_queue_delay` for more; while a batch runs, new requests queue up, so under load batches
-fill by themselves even with no delay. Only requests whose other dimensions and datatypes agree
-can share a batch.
+A batch starts with the oldest request of the highest priority waiting (level 1 is the highest)
+and takes later ones while they fit `max_batch_size` and agree on their other dimensions and
+datatypes, waiting at most `max_queue_delay` for more, and stopping early at a preferred batch
+size; while every instance is busy new requests queue up, so under load batches fill by
+themselves even with no delay. Without batching (`max_batch_size` 0) a batch is one request.
+
+A full queue (`max_queue_size`) rejects at once (503). A request whose timeout passes while it
+waits is rejected then (timeout action REJECT; it is never executed) or, with DELAY, goes
+behind every other waiting request.
 """
 
 from __future__ import annotations
@@ -19,15 +24,21 @@ import numpy as np
 
 from .errors import Unavailable
 
-# execute(merged inputs, enqueue times of the merged requests) -> outputs of the merged batch
-Execute = Callable[[dict[str, np.ndarray], list[float]], Awaitable[dict[str, np.ndarray]]]
+# execute(the requests of a batch, instance) -> (outputs of the batch (see `merged`), what
+# each request's response says of the execution); `submit` returns (its part, that)
+Execute = Callable[[list["Waiting"], int], Awaitable[dict]]
 
 
 @dataclass
-class _Waiting:
+class Waiting:
     inputs: dict[str, np.ndarray]
     future: asyncio.Future
+    priority: int = 1
+    deadline: float | None = None  # loop time
     enqueued: float = field(default_factory=time.perf_counter)
+    delayed: bool = False
+    started: float | None = None
+    batch_size: int = 0
 
     @property
     def size(self) -> int:
@@ -38,58 +49,180 @@ class _Waiting:
         return tuple((name, a.shape[1:], a.dtype.str) for name, a in sorted(self.inputs.items()))
 
 
+@dataclass(frozen=True)
+class Policy:
+    max_batch_size: int = 0  # 0: one request per execution
+    max_queue_delay_s: float = 0.0
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_queue_size: int = 0  # 0: unbounded
+    priority_levels: int = 0  # 0: one level
+    default_priority_level: int = 0
+    timeout_action: str = "REJECT"
+    default_timeout_us: int = 0
+    allow_timeout_override: bool = False
+    instances: int = 1
+    # Sizes the backend has plans for: a gathered batch is cut back to the largest of them
+    # that it reaches (the rest wait for the next batch) rather than padded up to the next.
+    planned_batch_sizes: tuple[int, ...] = ()
+
+
+class TimedOut(Unavailable):
+    """Triton's answer to a request whose queue timeout passed."""
+
+
 class DynamicBatcher:
-    def __init__(self, execute: Execute, max_batch_size: int, max_queue_delay_s: float = 0.0):
+    def __init__(self, execute: Execute, max_batch_size: int = 0, max_queue_delay_s: float = 0.0,
+                 policy: Policy | None = None):
         self._execute = execute
-        self.max_batch_size = max_batch_size
-        self.max_queue_delay_s = max_queue_delay_s
-        self._waiting: collections.deque[_Waiting] = collections.deque()
+        self.policy = policy or Policy(max_batch_size, max_queue_delay_s)
+        self.max_batch_size = self.policy.max_batch_size
+        levels = max(1, self.policy.priority_levels)
+        self._queues: list[collections.deque[Waiting]] = [collections.deque()
+                                                          for _ in range(levels)]
         self._arrived = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
+        # One batch forms at a time (Triton's batcher thread): a free instance waits its turn
+        # rather than splitting the requests another is still gathering.
+        self._forming = asyncio.Lock()
+        self.pending = 0  # waiting, not yet executing
+        self.expired = 0
+        self.rejected_full = 0
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._serve())
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._serve(instance))
+                       for instance in range(max(1, self.policy.instances))]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        while self._waiting:
-            waiting = self._waiting.popleft()
-            if not waiting.future.done():
-                waiting.future.set_exception(Unavailable("server is shutting down"))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for queue in self._queues:
+            while queue:
+                waiting = queue.popleft()
+                if not waiting.future.done():
+                    waiting.future.set_exception(Unavailable("server is shutting down"))
+        self.pending = 0
 
-    async def submit(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        waiting = _Waiting(inputs, asyncio.get_running_loop().create_future())
-        self._waiting.append(waiting)
+    def level(self, priority: int | None) -> int:
+        """The queue level of a request's `priority` (0 or absent: the default level)."""
+        levels = max(1, self.policy.priority_levels)
+        if not priority:
+            priority = self.policy.default_priority_level or (levels + 1) // 2
+        return min(max(int(priority), 1), levels)
+
+    async def submit(self, inputs: dict[str, np.ndarray], priority: int | None = None,
+                     timeout_us: int | None = None) -> dict[str, np.ndarray]:
+        policy = self.policy
+        if policy.max_queue_size and self.pending >= policy.max_queue_size:
+            self.rejected_full += 1
+            raise Unavailable(f"exceeds maximum queue size ({policy.max_queue_size} requests "
+                              "waiting)")
+        loop = asyncio.get_running_loop()
+        waiting = Waiting(inputs, loop.create_future(), self.level(priority))
+        timeout = policy.default_timeout_us
+        if timeout_us and (policy.allow_timeout_override or not timeout):
+            timeout = timeout_us
+        if timeout:
+            waiting.deadline = loop.time() + timeout / 1e6
+            if policy.timeout_action == "REJECT":
+                loop.call_at(waiting.deadline, self._expire, waiting)
+        self._queues[waiting.priority - 1].append(waiting)
+        self.pending += 1
         self._arrived.set()
         return await waiting.future
 
-    async def _serve(self) -> None:
-        while True:
-            while not self._waiting:
-                self._arrived.clear()
-                await self._arrived.wait()
-            await self._run(await self._gather())
+    def _expire(self, waiting: Waiting) -> None:
+        if waiting.started is None and not waiting.future.done():
+            self.expired += 1
+            self._unqueue(waiting)
+            waiting.future.set_exception(TimedOut("request timeout expired while queued"))
 
-    async def _gather(self) -> list[_Waiting]:
+    def _unqueue(self, waiting: Waiting) -> None:
+        try:
+            self._queues[waiting.priority - 1].remove(waiting)
+            self.pending -= 1
+        except ValueError:
+            pass
+
+    def _head(self) -> Waiting | None:
+        """The next request to run (a DELAY request whose timeout passed goes behind all)."""
+        now = asyncio.get_running_loop().time()
+        for queue in self._queues:
+            while queue:
+                waiting = queue[0]
+                if waiting.future.done():  # expired or abandoned
+                    queue.popleft()
+                    self.pending -= 1
+                    continue
+                if waiting.deadline is not None and now >= waiting.deadline and \
+                        not waiting.delayed:
+                    queue.popleft()
+                    waiting.delayed = True
+                    self._queues[-1].append(waiting)
+                    continue
+                return waiting
+        return None
+
+    def _take(self) -> Waiting:
+        waiting = self._head()
+        self._queues[waiting.priority - 1].popleft()
+        self.pending -= 1
+        return waiting
+
+    async def _serve(self, instance: int) -> None:
+        while True:
+            async with self._forming:
+                while self._head() is None:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+                batch = await self._gather()
+            await self._run(batch, instance)
+
+    async def _gather(self) -> list[Waiting]:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_queue_delay_s
-        batch = [self._waiting.popleft()]
+        deadline = loop.time() + self.policy.max_queue_delay_s
+        batch = [self._take()]
         size = batch[0].size
-        while size < self.max_batch_size and await self._more_arrived(deadline):
-            candidate = self._waiting[0]
-            if size + candidate.size > self.max_batch_size:
+        if self.max_batch_size <= 0:
+            return batch
+        preferred = self.policy.preferred_batch_sizes
+        while size < self.max_batch_size:
+            candidate = self._head()
+            if candidate is None:
+                if size in preferred or not await self._more_arrived(deadline):
+                    break
+                continue
+            if size + candidate.size > self.max_batch_size or \
+                    candidate.compatibility != batch[0].compatibility:
                 break
-            if candidate.compatibility != batch[0].compatibility:
-                break
-            batch.append(self._waiting.popleft())
+            batch.append(self._take())
             size += candidate.size
-        return batch
+        return self._cut_to_plan(batch)
+
+    def _cut_to_plan(self, batch: list[Waiting]) -> list[Waiting]:
+        planned = self.policy.planned_batch_sizes
+        size = sum(w.size for w in batch)
+        if not planned or size in planned or size > max(planned):
+            return batch
+        fitting = [p for p in planned if p <= size]
+        target = max(fitting) if fitting else size
+        kept, total = [], 0
+        for waiting in batch:
+            if kept and total + waiting.size > target:
+                break
+            kept.append(waiting)
+            total += waiting.size
+        for waiting in reversed(batch[len(kept):]):  # back at the front, in their order
+            self._queues[waiting.priority - 1].appendleft(waiting)
+            self.pending += 1
+        if len(kept) < len(batch):
+            self._arrived.set()
+        return kept
 
     async def _more_arrived(self, deadline: float) -> bool:
         loop = asyncio.get_running_loop()
-        while not self._waiting:
+        while self._head() is None:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
@@ -100,16 +233,14 @@ class DynamicBatcher:
                 pass
         return True
 
-    async def _run(self, batch: list[_Waiting]) -> None:
+    async def _run(self, batch: list[Waiting], instance: int) -> None:
         batch = [waiting for waiting in batch if not waiting.future.done()]  # clients gone
         if not batch:
             return
-        merged = {
-            name: np.concatenate([waiting.inputs[name] for waiting in batch])
-            for name in batch[0].inputs
-        }
+        for waiting in batch:
+            waiting.started = time.perf_counter()
         try:
-            outputs = await self._execute(merged, [waiting.enqueued for waiting in batch])
+            outputs, info = await self._execute(batch, instance)
         except Exception as exc:  # every request of the batch gets the batch's error
             for waiting in batch:
                 if not waiting.future.done():
@@ -117,7 +248,15 @@ class DynamicBatcher:
             return
         offset = 0
         for waiting in batch:
-            part = {name: out[offset : offset + waiting.size] for name, out in outputs.items()}
+            part = {name: out[offset: offset + waiting.size] for name, out in outputs.items()}
             offset += waiting.size
             if not waiting.future.done():
-                waiting.future.set_result(part)
+                waiting.future.set_result((part, info))
+
+
+def merged(batch: list[Waiting]) -> dict[str, np.ndarray]:
+    """The inputs of a batch's requests, concatenated along the batch dimension."""
+    if len(batch) == 1:
+        return batch[0].inputs
+    return {name: np.concatenate([waiting.inputs[name] for waiting in batch])
+            for name in batch[0].inputs}

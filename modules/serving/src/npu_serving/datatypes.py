@@ -7,6 +7,7 @@ followed by the bytes.
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -50,7 +51,8 @@ def from_numpy(dtype) -> str:
 
 
 def element_count(shape) -> int:
-    return int(np.prod(shape, dtype=np.int64))
+    """Exact (Python integers: a shape of [2**32, 2**32] or [2**70] does not wrap)."""
+    return math.prod(int(dim) for dim in shape)
 
 
 def decode_binary(name: str, datatype: str, shape: list[int], raw: bytes) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""A served model: a backend, its configuration, its state (loading, ready, failed) and the way
-its requests reach the backend (one at a time, or merged by the dynamic batcher)."""
+"""A served model: a backend, its configuration, its state (loading, ready, failed, unloaded)
+and the way its requests reach the backend: the scheduler (batching.py) hands batches to the
+model's instances, each running on its own thread (and its own simulated device)."""
 
 from __future__ import annotations
 
@@ -10,33 +11,46 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import config as model_config
 from .backend import ModelBackend
-from .batching import DynamicBatcher
+from .batching import DynamicBatcher, Policy, merged
+from .config import ModelConfig
 from .errors import NotFound, ServingError, Unavailable
 from .metrics import Metrics
-from .repository import ModelConfig
+from .statistics import ModelStatistics
 
 log = logging.getLogger("npu_serving")
 
-LOADING, READY, FAILED = "loading", "ready", "failed"
+LOADING, READY, FAILED, UNLOADED = "loading", "ready", "failed", "unloaded"
+# Triton's repository index states
+INDEX_STATES = {LOADING: "LOADING", READY: "READY", FAILED: "UNAVAILABLE",
+                UNLOADED: "UNAVAILABLE"}
 
 
 class ServedModel:
-    def __init__(self, name: str, version: str, backend: ModelBackend, config=ModelConfig()):
+    def __init__(self, name: str, version: str, backend: ModelBackend, config=ModelConfig(),
+                 *, pace: bool = False):
         self.name = name
         self.version = version
         self.backend = backend
         self.config = config
+        self.pace = pace
         self.state = LOADING
         self.error: str | None = None
         self.metrics: Metrics | None = None
-        # One thread per model: the backend runs one batch at a time (a simulated device).
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
+        self.stats = ModelStatistics(name, version)
+        self.instances = config.instances()
+        self._executors = [ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}-{i}")
+                           for i in range(self.instances)]
         self._batcher: DynamicBatcher | None = None
 
     @property
     def labels(self) -> dict:
         return {"model": self.name, "version": self.version}
+
+    @property
+    def pending(self) -> int:
+        return self._batcher.pending if self._batcher is not None else 0
 
     def check_version(self, version: str | None) -> None:
         if version not in (None, "", self.version):
@@ -49,6 +63,8 @@ class ServedModel:
             raise Unavailable(f"model {self.name!r} is loading")
         if self.state == FAILED:
             raise Unavailable(f"model {self.name!r} failed to load: {self.error}")
+        if self.state == UNLOADED:
+            raise Unavailable(f"model {self.name!r} is unloaded")
 
     def metadata(self) -> dict:
         return {
@@ -59,53 +75,146 @@ class ServedModel:
             "outputs": [spec.to_dict() for spec in self.backend.outputs],
         }
 
+    def triton_config(self) -> dict:
+        """The configuration as Triton's JSON, completed from the model as Triton does
+        (name, platform, inputs and outputs, the instance group it runs)."""
+        pb = model_config.schema()
+        proto = pb.ModelConfig()
+        if self.config.proto is not None:
+            proto.CopyFrom(self.config.proto)
+        proto.name = self.name
+        proto.platform = proto.platform or self.backend.platform
+        proto.backend = proto.backend or "npu"
+        proto.max_batch_size = self.config.max_batch_size
+        batched = self.config.max_batch_size > 0
+        if self.config.batches_dynamically and not proto.HasField("dynamic_batching"):
+            proto.dynamic_batching.max_queue_delay_microseconds = self.config.max_queue_delay_us
+        if not proto.input:
+            for spec in self.backend.inputs:
+                proto.input.add(name=spec.name, data_type=_triton_type(pb, spec.datatype),
+                                dims=list(spec.shape[1:] if batched else spec.shape))
+        if not proto.output:
+            for spec in self.backend.outputs:
+                proto.output.add(name=spec.name, data_type=_triton_type(pb, spec.datatype),
+                                 dims=list(spec.shape[1:] if batched else spec.shape))
+        if not proto.instance_group:
+            proto.instance_group.add(name=self.name, count=self.instances,
+                                     kind=pb.ModelInstanceGroup.KIND_CPU)
+        if "precision" not in proto.parameters:
+            proto.parameters["precision"].string_value = self.config.precision
+        return model_config.to_json_dict(proto)
+
+    def policy(self) -> Policy:
+        c = self.config
+        batching = c.batches_dynamically
+        return Policy(
+            max_batch_size=c.max_batch_size if batching else 0,
+            max_queue_delay_s=c.max_queue_delay_us / 1e6,
+            preferred_batch_sizes=c.preferred_batch_sizes,
+            max_queue_size=c.max_queue_size,
+            priority_levels=c.priority_levels,
+            default_priority_level=c.default_priority_level,
+            timeout_action=c.timeout_action,
+            default_timeout_us=c.default_timeout_us,
+            allow_timeout_override=c.allow_timeout_override,
+            instances=self.instances,
+            planned_batch_sizes=tuple(c.batch_sizes_to_prepare()) if batching else (),
+        )
+
     async def start(self, metrics: Metrics) -> None:
         self.metrics = metrics
         metrics.model_ready.labels(**self.labels).set(0)
-        if self.config.batches_dynamically:
-            self._batcher = DynamicBatcher(
-                self._execute, self.config.max_batch_size, self.config.max_queue_delay_us / 1e6
-            )
-            self._batcher.start()
+        metrics.nv_pending.labels(**self.labels).set_function(lambda: self.pending)
+        self._batcher = DynamicBatcher(self._execute, policy=self.policy())
+        self._batcher.start()
 
     async def load(self) -> None:
+        self.state, self.error = LOADING, None
+        sizes = self.config.batch_sizes_to_prepare()
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self.backend.load)
+            await asyncio.get_running_loop().run_in_executor(
+                self._executors[0], self.backend.prepare, self.instances, sizes)
         except Exception as exc:  # any failure to load is reported, not raised: others load on
             self.state, self.error = FAILED, f"{type(exc).__name__}: {exc}"
             log.error("model %s version %s failed to load: %s", self.name, self.version, self.error)
             return
+        for instance in range(self.instances):
+            self.metrics.device_attached(self.backend.sku_name or "none", (self.name, self.version,
+                                         instance), self.backend.device_memory_bytes)
         self.state = READY
         self.metrics.model_ready.labels(**self.labels).set(1)
-        log.info("model %s version %s is ready", self.name, self.version)
+        log.info("model %s version %s is ready (%d instances)", self.name, self.version,
+                 self.instances)
 
     async def stop(self) -> None:
         if self._batcher is not None:
             await self._batcher.stop()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for executor in self._executors:
+            executor.shutdown(wait=False, cancel_futures=True)
 
-    async def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    async def unload(self) -> None:
+        await self.stop()
+        self.state = UNLOADED
+        if self.metrics is not None:
+            self.metrics.model_ready.labels(**self.labels).set(0)
+
+    async def infer(self, inputs: dict[str, np.ndarray], priority: int | None = None,
+                    timeout_us: int | None = None) -> tuple[dict[str, np.ndarray], dict]:
+        """The outputs, and what the response's `parameters` say of the execution."""
         self.require_ready()
-        if self._batcher is not None:
-            return await self._batcher.submit(inputs)
-        return await self._execute(inputs, [time.perf_counter()])
+        if priority and self.config.priority_levels and priority > self.config.priority_levels:
+            raise ServingError(f"priority {priority} is out of range for model {self.name!r}: "
+                               f"expected 1 to {self.config.priority_levels}", 400)
+        return await self._batcher.submit(inputs, priority, timeout_us)
 
-    async def _execute(self, inputs: dict[str, np.ndarray], enqueued: list[float]) -> dict:
+    async def _execute(self, batch, instance: int) -> tuple[dict, dict]:
         labels = self.labels
+        batched = self.config.max_batch_size > 0
 
-        def run() -> dict:
+        def run() -> tuple[dict, dict]:
             started = time.perf_counter()
-            for moment in enqueued:
-                self.metrics.queue_duration.labels(**labels).observe(started - moment)
-            outputs = self.backend.infer(inputs)
-            self.metrics.compute_duration.labels(**labels).observe(time.perf_counter() - started)
-            return outputs
+            queued = [started - waiting.enqueued for waiting in batch]
+            inputs = merged(batch)
+            size = len(next(iter(inputs.values()))) if batched else 1
+            inferring = time.perf_counter()
+            outputs, device = self.backend.execute(inputs, instance)
+            device_us = float(device.get("latency_us") or 0.0)
+            if self.pace:  # the execution lasts at least as long as on the simulated device
+                remaining = device_us / 1e6 - (time.perf_counter() - inferring)
+                if remaining > 0:
+                    time.sleep(remaining)
+            returning = time.perf_counter()
+            self._check_outputs(outputs, size)
+            ended = time.perf_counter()
+            phases = {"compute_input": inferring - started, "compute_infer": returning - inferring,
+                      "compute_output": ended - returning}
+            self.stats.execution(len(batch), size, queued, phases)
+            self._count(labels, batch, size, queued, phases, device_us, device, instance)
+            info = {"batch_size": size, "simulated_device_time_us": round(device_us, 3),
+                    "instance": instance}
+            if device.get("executed_batch_size") not in (None, size):
+                info["executed_batch_size"] = device["executed_batch_size"]  # padded
+            if device.get("peak_device_bytes") is not None:
+                info["simulated_device_peak_bytes"] = int(device["peak_device_bytes"])
+            return outputs, info
 
-        batch = len(next(iter(inputs.values()))) if self.config.max_batch_size > 0 else 1
-        self.metrics.batch_size.labels(**labels).observe(batch)
-        outputs = await asyncio.get_running_loop().run_in_executor(self._executor, run)
-        self._check_outputs(outputs, batch)
-        return outputs
+        return await asyncio.get_running_loop().run_in_executor(self._executors[instance], run)
+
+    def _count(self, labels, batch, size, queued, phases, device_us, device, instance) -> None:
+        metrics = self.metrics
+        metrics.batch_size.labels(**labels).observe(size)
+        metrics.nv_count.labels(**labels).inc(size)
+        metrics.nv_exec_count.labels(**labels).inc()
+        for waited in queued:
+            metrics.queue_duration.labels(**labels).observe(waited)
+            metrics.observe_us("queue", labels, waited)
+        compute = sum(phases.values())
+        metrics.compute_duration.labels(**labels).observe(compute)
+        for phase, seconds in phases.items():
+            metrics.observe_us(phase, labels, seconds, len(batch))
+        metrics.device_execution(self.backend.sku_name or "none",
+                                 (self.name, self.version, instance), device_us,
+                                 device.get("peak_device_bytes"))
 
     def _check_outputs(self, outputs: dict, batch: int) -> None:
         for spec in self.backend.outputs:
@@ -117,3 +226,7 @@ class ServedModel:
                     f"model {self.name!r}: output {spec.name!r} has shape {list(shape)}, "
                     f"expected batch dimension {batch} first"
                 )
+
+
+def _triton_type(pb, datatype: str) -> int:
+    return pb.DataType.Value("TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}")

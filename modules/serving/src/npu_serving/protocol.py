@@ -9,15 +9,105 @@ many bytes, in the order the tensors are listed.
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import datatypes
-from .errors import BadRequest
+from .errors import BadRequest, ServingError
 from .model import ServedModel
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
+MiB = 1 << 20
+
+
+# The JSON form of an inference request, for the OpenAPI description (what a fuzzer reads).
+_TENSOR = {
+    "type": "object", "required": ["name", "shape", "datatype"],
+    "properties": {
+        "name": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "datatype": {"type": "string", "enum": ["BOOL", "UINT8", "INT32", "INT64", "FP16", "FP32",
+                                                "FP64", "BYTES"]},
+        "parameters": {"type": "object"},
+        "data": {"type": "array"},
+    },
+}
+INFER_REQUEST_OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {
+        "type": "object", "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string"},
+            "parameters": {"type": "object"},
+            "inputs": {"type": "array", "items": _TENSOR},
+            "outputs": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "parameters": {"type": "object"}}}},
+        },
+    },
+}}}}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request size limits: a body larger than `max_body_bytes` is refused with 413 before it
+    is read (by its Content-Length, or as soon as a chunked body passes it); a gzip or deflate
+    body may expand to at most `max_decompressed_bytes`."""
+
+    max_body_bytes: int = 64 * MiB
+    max_decompressed_bytes: int = 64 * MiB
+
+
+class TooLarge(ServingError):
+    status = 413
+
+
+async def read_body(request, limits: Limits) -> bytes:
+    """The request body, decompressed, within `limits`."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest(f"Content-Length: expected a byte count, got {declared!r}")
+        if int(declared) > limits.max_body_bytes:
+            raise TooLarge(f"request body of {int(declared)} bytes exceeds the limit of "
+                           f"{limits.max_body_bytes} bytes (--max-request-bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_body_bytes:
+            raise TooLarge(f"request body exceeds the limit of {limits.max_body_bytes} bytes "
+                           "(--max-request-bytes)")
+        chunks.append(chunk)
+    return decompressed(b"".join(chunks), request.headers.get("content-encoding"), limits)
+
+
+def decompressed(body: bytes, encoding: str | None, limits: Limits = Limits()) -> bytes:
+    if encoding in (None, "identity"):
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise ServingError(f"Content-Encoding {encoding!r} is not supported", 415)
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    limit, out, data = limits.max_decompressed_bytes, [], body
+    size = 0
+    try:
+        while data:  # one gzip member after another, as gzip.decompress reads them
+            inflater = zlib.decompressobj(wbits)
+            while data:
+                part = inflater.decompress(data, limit + 1 - size)
+                size += len(part)
+                out.append(part)
+                if size > limit:
+                    raise TooLarge(f"{encoding} request body expands beyond the limit of "
+                                   f"{limit} bytes (--max-decompressed-bytes)")
+                data = inflater.unconsumed_tail
+                if inflater.eof:
+                    break
+            if not inflater.eof:
+                raise zlib.error("incomplete or truncated stream")
+            data = inflater.unused_data if encoding == "gzip" else b""
+    except zlib.error as exc:
+        raise BadRequest(f"request body is not valid {encoding} data: {exc}") from None
+    return b"".join(out)
 
 
 @dataclass(frozen=True)
@@ -31,26 +121,49 @@ class InferRequest:
     id: str | None
     inputs: dict[str, np.ndarray]
     outputs: list[RequestedOutput]
+    priority: int | None = None
+    timeout_us: int | None = None
 
 
-def parse_infer_request(body: bytes, header_length: str | None, model: ServedModel) -> InferRequest:
+def parse_infer_request(body: bytes, header_length: str | None, model: ServedModel,
+                        limits: Limits = Limits()) -> InferRequest:
     header, binary = _split_body(body, header_length)
-    document = _json_object(header)
-    inputs = _decode_inputs(document.get("inputs"), binary)
+    document = json_object(header, "inference request")
+    try:
+        inputs = _decode_inputs(document.get("inputs"), binary)
+    except RecursionError:
+        raise BadRequest("inference request: 'data' is nested too deeply") from None
     _check_inputs(inputs, model)
     parameters = _parameters(document, "request")
     outputs = _requested_outputs(document.get("outputs"), parameters, model)
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest(f"id: expected a string, got {request_id!r}")
-    return InferRequest(request_id, inputs, outputs)
+    priority = _count_parameter(parameters, "priority")
+    timeout_us = _count_parameter(parameters, "timeout")
+    sequence = parameters.get("sequence_id", 0)
+    if sequence not in (0, ""):
+        raise BadRequest(f"sequence_id {sequence!r}: model {model.name!r} has no sequence "
+                         "batching, so its requests must not carry a sequence (correlation) id")
+    return InferRequest(request_id, inputs, outputs, priority or None, timeout_us or None)
+
+
+def _count_parameter(parameters: dict, name: str) -> int:
+    value = parameters.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2 ** 63:
+        raise BadRequest(f"parameter {name!r}: expected a non-negative integer, got {value!r}")
+    return value
 
 
 def encode_infer_response(
-    model: ServedModel, request: InferRequest, outputs: dict[str, np.ndarray]
+    model: ServedModel, request: InferRequest, outputs: dict[str, np.ndarray],
+    info: dict | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """The response body and its headers: the content type and, with binary outputs, the
-    length of the JSON header."""
+    length of the JSON header. `info` becomes the response's `parameters` (the batch the
+    request ran in and its simulated device time). NaN and infinities of floating-point
+    outputs are written as JSON's common extension (NaN, Infinity, -Infinity), which
+    tritonclient's parser reads; requests may use them the same way."""
     described, chunks = [], []
     for wanted in request.outputs:
         array = np.asarray(outputs[wanted.name])
@@ -67,6 +180,8 @@ def encode_infer_response(
             tensor["data"] = datatypes.encode_json(array)
         described.append(tensor)
     document = {"model_name": model.name, "model_version": model.version, "outputs": described}
+    if info:
+        document["parameters"] = info
     if request.id is not None:
         document["id"] = request.id
     header = json.dumps(document, separators=(",", ":")).encode()
@@ -91,13 +206,15 @@ def _split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[:length], body[length:]
 
 
-def _json_object(header: bytes) -> dict:
+def json_object(header: bytes, what: str) -> dict:
     try:
         document = json.loads(header)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"inference request is not valid JSON: {exc}") from None
+        raise BadRequest(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"{what}: JSON nested too deeply") from None
     if not isinstance(document, dict):
-        raise BadRequest("inference request: expected a JSON object")
+        raise BadRequest(f"{what}: expected a JSON object")
     return document
 
 
@@ -157,6 +274,9 @@ def _tensor_header(tensor) -> tuple[str, str, list[int]]:
         raise BadRequest(
             f"input {name!r}: 'shape' must be a list of non-negative integers, got {shape!r}"
         )
+    if 0 in shape:
+        raise BadRequest(f"input {name!r}: shape {shape} has no elements (an empty batch or "
+                         "dimension is not inferable)")
     return name, datatype, shape
 
 

@@ -1,12 +1,10 @@
 """The model repository: `DIR/<model>/<version>/model.onnx` or `DIR/<model>/model.onnx`, with an
-optional `DIR/<model>/config.yaml` (Triton's layout; the highest version is served).
+optional `DIR/<model>/config.pbtxt` (Triton's) or `DIR/<model>/config.yaml` (see config.py).
+Triton's layout; the versions served are the version policy's (default: the highest).
 
-config.yaml keys (all optional):
-
-    precision: fp32            # fp32 | fp16 | bf16 | int8, as the compiler lowers
-    max_batch_size: 8          # 0 (default): no batch dimension, no batching
-    dynamic_batching:          # with max_batch_size > 0; `false` turns merging off
-      max_queue_delay_microseconds: 1000
+Nothing outside the repository is served: a model folder, version folder or model file that
+resolves (through symlinks) outside the repository, a model name with a path separator or `..`,
+and ONNX external data outside the model's folder are refused with the path named.
 """
 
 from __future__ import annotations
@@ -14,25 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from . import config as model_config
+from .config import ModelConfig
 from .errors import RepositoryError
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 MODEL_FILE = "model.onnx"
-CONFIG_FILE = "config.yaml"
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    precision: str = "fp32"
-    max_batch_size: int = 0
-    dynamic_batching: bool = True
-    max_queue_delay_us: int = 0
-
-    @property
-    def batches_dynamically(self) -> bool:
-        return self.max_batch_size > 0 and self.dynamic_batching
+CONFIG_FILE = model_config.YAML_FILE
+PRECISIONS = model_config.PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -43,76 +29,104 @@ class ModelEntry:
     config: ModelConfig
 
 
+@dataclass(frozen=True)
+class BrokenEntry:
+    """A repository folder that cannot be served, and why (one line naming the file)."""
+
+    name: str
+    error: str
+
+
 def scan_repository(root: str | Path) -> list[ModelEntry]:
-    """Every model of the repository, sorted by name; a bad entry raises `RepositoryError`."""
+    """Every model version of the repository, sorted by name; a bad entry raises
+    `RepositoryError`."""
+    entries = []
+    for entry in scan_models(root):
+        if isinstance(entry, BrokenEntry):
+            raise RepositoryError(entry.error)
+        entries.extend(entry)
+    return entries
+
+
+def scan_models(root: str | Path) -> list[list[ModelEntry] | BrokenEntry]:
+    """Per model folder: its served versions, or a `BrokenEntry` (others are unaffected)."""
     root = Path(root)
     if not root.is_dir():
         raise RepositoryError(f"{root}: model repository is not a directory")
-    return [
-        _model_entry(folder)
-        for folder in sorted(root.iterdir())
-        if folder.is_dir() and not folder.name.startswith((".", "_"))
-    ]
+    return [model_versions(root, folder.name) for folder in sorted(root.iterdir())
+            if folder.is_dir() and not folder.name.startswith((".", "_"))]
 
 
-def _model_entry(folder: Path) -> ModelEntry:
+def model_names(root: Path) -> list[str]:
+    return [folder.name for folder in sorted(Path(root).iterdir())
+            if folder.is_dir() and not folder.name.startswith((".", "_"))]
+
+
+def model_versions(root: Path, name: str) -> list[ModelEntry] | BrokenEntry:
+    try:
+        return _model_entries(Path(root), name)
+    except RepositoryError as exc:
+        return BrokenEntry(name, str(exc))
+
+
+def check_name(name: str) -> None:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or \
+            name.startswith((".", "_")):
+        raise RepositoryError(f"model name {name!r} is not a folder name of the repository")
+
+
+def _inside(root: Path, path: Path, what: str) -> Path:
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise RepositoryError(f"{path}: {what} resolves to {resolved}, outside {root}: refused")
+    return resolved
+
+
+def _model_entries(root: Path, name: str) -> list[ModelEntry]:
+    check_name(name)
+    folder = root / name
+    if not folder.is_dir():
+        raise RepositoryError(f"{folder}: no such model folder in the repository")
+    _inside(root, folder, "model folder")
+    config = model_config.load(folder)
     versions = sorted((int(p.name), p) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
     for _, version_dir in versions:
         if not (version_dir / MODEL_FILE).is_file():
             raise RepositoryError(f"{version_dir}: version directory has no {MODEL_FILE}")
     if versions:
-        version, version_dir = versions[-1]
-        path = version_dir / MODEL_FILE
+        chosen = dict(versions)
+        selected = config.select_versions(list(chosen))
+        if not selected:
+            raise RepositoryError(f"{folder}: version_policy selects none of versions "
+                                  f"{', '.join(str(v) for v in chosen)}")
+        found = [(v, chosen[v] / MODEL_FILE) for v in selected]
     elif (folder / MODEL_FILE).is_file():
-        version, path = 1, folder / MODEL_FILE
+        found = [(1, folder / MODEL_FILE)]
     else:
         raise RepositoryError(
             f"{folder}: no model: expected {folder}/<version>/{MODEL_FILE} or {folder}/{MODEL_FILE}"
         )
-    return ModelEntry(folder.name, str(version), path, load_config(folder / CONFIG_FILE))
+    for _, path in found:
+        _inside(root, path, "model file")
+        check_external_data(path)
+    return [ModelEntry(name, str(version), path, config) for version, path in found]
 
 
-def load_config(path: Path) -> ModelConfig:
-    if not path.exists():
-        return ModelConfig()
+def check_external_data(path: Path) -> None:
+    """ONNX external data must be files inside the model's own folder."""
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        reason = str(exc).splitlines()[0]
-        raise RepositoryError(f"{path}: not readable YAML ({reason})") from None
-    if not isinstance(raw, dict):
-        raise RepositoryError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - {"precision", "max_batch_size", "dynamic_batching"})
-    if unknown:
-        raise RepositoryError(
-            f"{path}: unknown setting {unknown[0]!r}: expected precision, max_batch_size, "
-            "dynamic_batching"
-        )
-    precision = raw.get("precision", "fp32")
-    if precision not in PRECISIONS:
-        raise RepositoryError(
-            f"{path}: precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}"
-        )
-    max_batch_size = _non_negative_int(path, "max_batch_size", raw.get("max_batch_size", 0))
-    batching = raw.get("dynamic_batching", {})
-    if batching is None or batching is True:
-        batching = {}
-    if batching is False:
-        return ModelConfig(precision, max_batch_size, dynamic_batching=False)
-    if not isinstance(batching, dict) or set(batching) - {"max_queue_delay_microseconds"}:
-        raise RepositoryError(
-            f"{path}: dynamic_batching: expected false or a mapping with "
-            f"max_queue_delay_microseconds, got {batching!r}"
-        )
-    delay = _non_negative_int(
-        path,
-        "dynamic_batching.max_queue_delay_microseconds",
-        batching.get("max_queue_delay_microseconds", 0),
-    )
-    return ModelConfig(precision, max_batch_size, True, delay)
-
-
-def _non_negative_int(path: Path, field: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise RepositoryError(f"{path}: {field}: expected a non-negative integer, got {value!r}")
-    return value
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError, OSError, ... for a bad file
+        raise RepositoryError(f"{path}: not a readable ONNX model ({exc})") from None
+    folder = path.parent.resolve()
+    for tensor in model.graph.initializer:
+        if not uses_external_data(tensor):
+            continue
+        location = ExternalDataInfo(tensor).location
+        target = (folder / location).resolve()
+        if Path(location).is_absolute() or not target.is_relative_to(folder):
+            raise RepositoryError(f"{path}: initializer {tensor.name!r} has external data "
+                                  f"{location!r} outside the model's folder: refused")

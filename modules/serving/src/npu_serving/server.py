@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import logging
+import os
 import time
-import zlib
 from importlib.metadata import PackageNotFoundError, version as distribution_version
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import protocol
+from . import protocol, repository
 from .backend import CompilerBackend
-from .errors import BadRequest, NotFound, ServingError
+from .errors import BadRequest, NotFound, RepositoryError, ServingError, Unavailable
 from .metrics import Metrics
-from .model import READY, ServedModel
-from .repository import scan_repository
+from .model import FAILED, INDEX_STATES, READY, UNLOADED, ServedModel
 
 log = logging.getLogger("npu_serving")
 
 SERVER_NAME = "npu-serving"
-EXTENSIONS = ["binary_tensor_data"]
+EXTENSIONS = ["binary_tensor_data", "parameters", "model_configuration", "statistics",
+              "model_repository", "schedule_policy"]
+CONTROL_MODES = ("none", "explicit")
 
 
 def server_version() -> str:
@@ -37,55 +38,165 @@ def server_version() -> str:
 
 class InferenceServer:
     """The models of one server and their lifecycle: loading starts with the server, in the
-    background, so that liveness answers at once and readiness waits for every model."""
+    background, so that liveness answers at once and readiness waits for every model.
 
-    def __init__(self, models: list[ServedModel]):
-        self.models = {model.name: model for model in models}
+    With a repository, a folder that cannot be served (a bad config, a model outside the
+    repository) is listed as unavailable with its one-line reason, and the others load. In
+    `explicit` model control mode only the models named at start load, and the repository
+    extension loads and unloads models; in `none` it refuses to.
+    """
+
+    def __init__(self, models: list[ServedModel], *, repository: Path | None = None,
+                 sku=None, control_mode: str = "none", pace: bool = False,
+                 limits: protocol.Limits = protocol.Limits()):
+        self.versions: dict[str, dict[str, ServedModel]] = {}
+        for model in models:
+            self.versions.setdefault(model.name, {})[model.version] = model
+        self.broken: dict[str, str] = {}
+        self.repository = Path(repository) if repository is not None else None
+        self.sku = sku
+        self.control_mode = control_mode
+        self.pace = pace
+        self.limits = limits
         self.metrics = Metrics()
         self._loading: asyncio.Task | None = None
+        self._blas_limits = None
+
+    @property
+    def models(self) -> dict[str, ServedModel]:
+        """Each model's highest version served."""
+        return {name: versions[max(versions, key=int)] for name, versions in self.versions.items()
+                if versions}
 
     @classmethod
-    def from_repository(cls, root: str | Path, sku) -> "InferenceServer":
-        return cls([
-            ServedModel(
-                entry.name,
-                entry.version,
-                CompilerBackend(
-                    entry.path,
-                    sku,
-                    precision=entry.config.precision,
-                    batching=entry.config.max_batch_size > 0,
-                ),
-                entry.config,
-            )
-            for entry in scan_repository(root)
-        ])
+    def from_repository(cls, root: str | Path, sku, *, control_mode: str = "none",
+                        load_models: list[str] = (), pace: bool = False,
+                        limits: protocol.Limits = protocol.Limits()) -> "InferenceServer":
+        server = cls([], repository=Path(root), sku=sku, control_mode=control_mode, pace=pace,
+                     limits=limits)
+        if not Path(root).is_dir():
+            raise RepositoryError(f"{root}: model repository is not a directory")
+        wanted = None if control_mode == "none" or "*" in load_models else set(load_models)
+        for name in repository.model_names(Path(root)):
+            if wanted is not None and name not in wanted:
+                continue
+            server._add(repository.model_versions(Path(root), name))
+        return server
+
+    def _add(self, entry) -> list[ServedModel]:
+        if isinstance(entry, repository.BrokenEntry):
+            log.error("%s", entry.error)
+            self.broken[entry.name] = entry.error
+            self.versions.pop(entry.name, None)
+            return []
+        try:
+            served = [ServedModel(e.name, e.version, CompilerBackend(
+                e.path, self.sku, precision=e.config.precision,
+                batching=e.config.max_batch_size > 0), e.config, pace=self.pace) for e in entry]
+        except RepositoryError as exc:
+            return self._add(repository.BrokenEntry(entry[0].name, str(exc)))
+        self.broken.pop(served[0].name, None)
+        self.versions[served[0].name] = {model.version: model for model in served}
+        return served
 
     def model(self, name: str, version: str | None = None) -> ServedModel:
-        if name not in self.models:
-            raise NotFound(f"unknown model {name!r}: serving {', '.join(self.models) or 'none'}")
-        model = self.models[name]
-        model.check_version(version)
-        return model
+        if name not in self.versions or not self.versions[name]:
+            if name in self.broken:
+                raise Unavailable(f"model {name!r} is not available: {self.broken[name]}")
+            raise NotFound(f"unknown model {name!r}: serving {', '.join(self.versions) or 'none'}")
+        versions = self.versions[name]
+        if version in (None, ""):
+            return versions[max(versions, key=int)]
+        if version not in versions:
+            raise NotFound(f"model {name!r} has no version {version!r} (serving version"
+                           f"{'s' if len(versions) > 1 else ''} {', '.join(versions)})")
+        return versions[version]
+
+    def all_models(self) -> list[ServedModel]:
+        return [model for versions in self.versions.values() for model in versions.values()]
 
     def not_ready(self) -> list[str]:
-        return [f"{m.name} ({m.state})" for m in self.models.values() if m.state != READY]
+        waiting = [f"{m.name} ({m.state})" for m in self.all_models()
+                   if m.state not in (READY, UNLOADED)]
+        return waiting + [f"{name} (unavailable)" for name in self.broken]
+
+    def index(self, ready_only: bool = False) -> list[dict]:
+        """Triton's repository index: every model of the repository, loaded or not."""
+        rows = {}
+        names = repository.model_names(self.repository) if self.repository else []
+        for name in names:
+            rows[name] = [{"name": name, "state": "UNAVAILABLE", "reason": "unloaded"}]
+        for name, reason in self.broken.items():
+            rows[name] = [{"name": name, "state": "UNAVAILABLE", "reason": reason}]
+        for name, versions in self.versions.items():
+            rows[name] = [{"name": name, "version": m.version, "state": INDEX_STATES[m.state],
+                           "reason": m.error or ("unloaded" if m.state == UNLOADED else "")}
+                          for m in versions.values()]
+        listed = [row for name in sorted(rows) for row in rows[name]]
+        return [row for row in listed if row["state"] == "READY"] if ready_only else listed
+
+    def set_blas_threads(self) -> None:
+        """BLAS threads per instance: the cores divided among every model instance, so that
+        instances running at once never oversubscribe the machine."""
+        from threadpoolctl import threadpool_limits
+
+        instances = sum(m.instances for m in self.all_models()) or 1
+        threads = max(1, (os.cpu_count() or 1) // instances)
+        self._blas_limits = threadpool_limits(limits=threads, user_api="blas")
+        log.info("BLAS threads per instance: %d (%d instances on %d cores)", threads, instances,
+                 os.cpu_count() or 1)
 
     async def start(self) -> None:
-        for model in self.models.values():
+        self.set_blas_threads()
+        for model in self.all_models():
             await model.start(self.metrics)
         self._loading = asyncio.get_running_loop().create_task(self._load_all())
 
     async def _load_all(self) -> None:
         # One model after another: compiling is CPU-bound, so loading in parallel gains nothing.
-        for model in self.models.values():
+        for model in self.all_models():
             await model.load()
+
+    async def load_model(self, name: str) -> None:
+        """The repository extension's load: (re)reads the model's folder and loads it."""
+        self._check_control(name, "load")
+        for old in self.versions.get(name, {}).values():
+            await old.unload()
+        served = self._add(repository.model_versions(self.repository, name))
+        if not served:
+            raise BadRequest(f"failed to load {name!r}: {self.broken[name]}")
+        for model in served:
+            await model.start(self.metrics)
+            await model.load()
+        failed = [m for m in served if m.state == FAILED]
+        if failed:
+            raise BadRequest(f"failed to load {name!r}: {failed[0].error}")
+
+    async def unload_model(self, name: str) -> None:
+        self._check_control(name, "unload")
+        if name not in self.versions:
+            if name in self.broken:
+                del self.broken[name]
+                return
+            raise NotFound(f"unknown model {name!r}: serving {', '.join(self.versions) or 'none'}")
+        for model in self.versions.pop(name).values():
+            await model.unload()
+
+    def _check_control(self, name: str, action: str) -> None:
+        if self.control_mode != "explicit" or self.repository is None:
+            raise BadRequest(f"explicit model {action} is not allowed: the server runs in model "
+                             f"control mode {self.control_mode!r} (start it with "
+                             "--model-control-mode explicit)")
+        try:
+            repository.check_name(name)
+        except RepositoryError as exc:
+            raise BadRequest(str(exc)) from None
 
     async def stop(self) -> None:
         if self._loading is not None:
             self._loading.cancel()
             await asyncio.gather(self._loading, return_exceptions=True)
-        for model in self.models.values():
+        for model in self.all_models():
             await model.stop()
 
 
@@ -103,6 +214,7 @@ def create_app(server: InferenceServer) -> FastAPI:
     _add_error_handlers(app)
     _add_health_routes(app, server)
     _add_model_routes(app, server)
+    _add_repository_routes(app, server)
     return app
 
 
@@ -114,6 +226,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": f"{request.url.path}: {exc.detail}"}, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in exc.errors())
+        return JSONResponse({"error": f"{request.url.path}: {problems}"}, 400)
 
 
 def _add_health_routes(app: FastAPI, server: InferenceServer) -> None:
@@ -138,6 +256,11 @@ def _add_health_routes(app: FastAPI, server: InferenceServer) -> None:
     async def metrics():
         return Response(server.metrics.exposition(), media_type=server.metrics.content_type)
 
+    @app.get("/v2/models/stats")
+    async def all_stats():
+        return {"model_stats": [m.stats.to_dict() for m in server.all_models()
+                                if m.state == READY]}
+
 
 def _add_model_routes(app: FastAPI, server: InferenceServer) -> None:
     async def model_metadata(name: str, version: str | None = None):
@@ -148,49 +271,86 @@ def _add_model_routes(app: FastAPI, server: InferenceServer) -> None:
         model.require_ready()
         return {"name": model.name, "ready": True}
 
+    async def model_config(name: str, version: str | None = None):
+        return server.model(name, version).triton_config()
+
+    async def model_stats(name: str, version: str | None = None):
+        if version in (None, ""):
+            server.model(name)
+            return {"model_stats": [m.stats.to_dict() for m in server.versions[name].values()]}
+        return {"model_stats": [server.model(name, version).stats.to_dict()]}
+
     async def infer(request: Request, name: str, version: str | None = None):
         return await _infer(server, request, server.model(name, version))
 
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         app.add_api_route(prefix, model_metadata, methods=["GET"])
         app.add_api_route(prefix + "/ready", model_ready, methods=["GET"])
-        app.add_api_route(prefix + "/infer", infer, methods=["POST"])
+        app.add_api_route(prefix + "/config", model_config, methods=["GET"])
+        app.add_api_route(prefix + "/stats", model_stats, methods=["GET"])
+        app.add_api_route(prefix + "/infer", infer, methods=["POST"],
+                          openapi_extra=protocol.INFER_REQUEST_OPENAPI)
+
+
+def _add_repository_routes(app: FastAPI, server: InferenceServer) -> None:
+    @app.post("/v2/repository/index")
+    async def repository_index(request: Request):
+        document = await _small_json(request, server.limits)
+        ready = document.get("ready", False) if isinstance(document, dict) else False
+        if not isinstance(ready, bool):
+            raise BadRequest(f"ready: expected true or false, got {ready!r}")
+        return server.index(ready_only=ready)
+
+    @app.post("/v2/repository/models/{name}/load")
+    async def repository_load(request: Request, name: str):
+        await _small_json(request, server.limits)
+        await server.load_model(name)
+        return JSONResponse({})
+
+    @app.post("/v2/repository/models/{name}/unload")
+    async def repository_unload(request: Request, name: str):
+        await _small_json(request, server.limits)
+        await server.unload_model(name)
+        return JSONResponse({})
+
+
+async def _small_json(request: Request, limits: protocol.Limits):
+    body = await protocol.read_body(request, limits)
+    if not body.strip():
+        return {}
+    return protocol.json_object(body, "request body")
 
 
 async def _infer(server: InferenceServer, request: Request, model: ServedModel) -> Response:
     started = time.perf_counter()
-    outcome = "server_error"
+    outcome, reason = "server_error", "OTHER"
     try:
         model.require_ready()
-        body = _decompressed(await request.body(), request.headers.get("content-encoding"))
+        body = await protocol.read_body(request, server.limits)
         parsed = protocol.parse_infer_request(
-            body, request.headers.get(protocol.HEADER_LENGTH), model
+            body, request.headers.get(protocol.HEADER_LENGTH), model, server.limits
         )
-        outputs = await model.infer(parsed.inputs)
-        content, headers = protocol.encode_infer_response(model, parsed, outputs)
+        outputs, info = await model.infer(parsed.inputs, parsed.priority, parsed.timeout_us)
+        content, headers = protocol.encode_infer_response(model, parsed, outputs, info)
         outcome = "success"
         return Response(content, headers=headers)
     except ServingError as exc:
         outcome = "client_error" if exc.status < 500 else "server_error"
+        reason = "REJECTED" if isinstance(exc, Unavailable) else "OTHER"
         raise
     except Exception as exc:  # a backend crash answers 500 with its message, not a traceback
+        reason = "BACKEND"
         log.exception("inference on model %s failed", model.name)
         raise ServingError(f"inference on model {model.name!r} failed: {type(exc).__name__}: {exc}")
     finally:
-        server.metrics.requests.labels(**model.labels, outcome=outcome).inc()
+        metrics = server.metrics
+        metrics.requests.labels(**model.labels, outcome=outcome).inc()
         elapsed = time.perf_counter() - started
-        server.metrics.request_duration.labels(**model.labels).observe(elapsed)
-
-
-def _decompressed(body: bytes, encoding: str | None) -> bytes:
-    try:
-        if encoding == "gzip":
-            return gzip.decompress(body)
-        if encoding == "deflate":
-            return zlib.decompress(body)
-    except (OSError, zlib.error) as exc:
-        raise BadRequest(f"request body is not valid {encoding} data: {exc}") from None
-    if encoding not in (None, "identity"):
-        raise ServingError(f"Content-Encoding {encoding!r} is not supported", 415)
-    return body
-
+        metrics.request_duration.labels(**model.labels).observe(elapsed)
+        if outcome == "success":
+            metrics.nv_success.labels(**model.labels).inc()
+            metrics.observe_us("request", model.labels, elapsed)
+            model.stats.request("success", elapsed)
+        else:
+            metrics.nv_failure.labels(**model.labels, reason=reason).inc()
+            model.stats.request("fail", elapsed)

@@ -1,0 +1,113 @@
+"""Client mistakes and hostile requests are 4xx with a one-line reason, never a 500: huge or
+overflowing shapes, deep nesting, empty batches, oversized and gzip-bomb bodies; NaN and
+infinities in JSON as the protocol carries them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+
+import numpy as np
+import pytest
+
+from npu_serving import InferenceServer, ModelConfig
+from npu_serving.protocol import Limits
+from npu_serving.server import create_app
+
+from serving_helpers import DenseReluBackend, served, wait_ready
+
+BATCHING = ModelConfig(max_batch_size=4)
+
+
+def tensor(shape, data=None, datatype="FP32", **extra):
+    entry = {"name": "x", "shape": shape, "datatype": datatype, **extra}
+    if data is not None:
+        entry["data"] = data
+    return {"inputs": [entry]}
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+@pytest.mark.parametrize("config", [ModelConfig(), BATCHING], ids=["no-batching", "batching"])
+@pytest.mark.parametrize(("body", "message"), [
+    (json.dumps(tensor([4294967296, 4294967296], [0.0] * 4)), "elements of data"),
+    (json.dumps(tensor([2 ** 70], [0.0] * 4)), "elements of data"),
+    (json.dumps(tensor([0, 4], [])), "has no elements"),
+    ('{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": '
+     + nested(100_000) + "}]}", "nested too deeply"),
+    (json.dumps(tensor([1, 4], [[[[0.0]]]] * 4, parameters={"binary_data_size": 2 ** 70})),
+     "binary_data_size"),
+    (json.dumps(tensor([1, 4], [0] * 4, datatype="INT32")), "datatype INT32"),
+    (json.dumps({**tensor([1, 4], [0.0] * 4), "parameters": {"priority": -1}}), "priority"),
+    (json.dumps({**tensor([1, 4], [0.0] * 4), "parameters": {"timeout": "soon"}}), "timeout"),
+    (json.dumps({**tensor([1, 4], [0.0] * 4), "parameters": {"sequence_id": 7}}), "sequence"),
+])
+def test_client_mistakes_are_400(make_client, config, body, message):
+    client = make_client(served(config=config))
+    wait_ready(client)
+    response = client.post("/v2/models/dense/infer", content=body)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"] and "\n" not in response.json()["error"]
+
+
+def test_binary_shape_overflow_is_400(make_client):
+    client = make_client(served(config=BATCHING))
+    wait_ready(client)
+    header = json.dumps(tensor([4294967296, 4294967296], parameters={"binary_data_size": 16}))
+    response = client.post("/v2/models/dense/infer", content=header.encode() + bytes(16),
+                           headers={"Inference-Header-Content-Length": str(len(header))})
+    assert response.status_code == 400 and "expected" in response.json()["error"]
+
+
+def make_limited(make_client, limits: Limits):
+    from fastapi.testclient import TestClient
+
+    client = TestClient(create_app(InferenceServer([served()], limits=limits)))
+    client.__enter__()
+    wait_ready(client)
+    return client
+
+
+def test_body_over_the_limit_is_413(make_client):
+    client = make_limited(make_client, Limits(max_body_bytes=1000, max_decompressed_bytes=10_000))
+    try:
+        response = client.post("/v2/models/dense/infer", content=b" " * 1001)
+        assert response.status_code == 413 and "exceeds the limit of 1000" in response.text
+    finally:
+        client.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_compression_bomb_is_413_without_expanding_it(make_client, encoding):
+    client = make_limited(make_client, Limits(max_body_bytes=1 << 20,
+                                              max_decompressed_bytes=1 << 20))
+    bomb = (gzip.compress if encoding == "gzip" else zlib.compress)(b" " * (200 << 20))
+    assert len(bomb) < 1 << 20
+    try:
+        response = client.post("/v2/models/dense/infer", content=bomb,
+                               headers={"Content-Encoding": encoding})
+        assert response.status_code == 413 and "expands beyond" in response.text
+        truncated = client.post("/v2/models/dense/infer", content=bomb[:100],
+                                headers={"Content-Encoding": encoding})
+        assert truncated.status_code == 400 and f"not valid {encoding}" in truncated.text
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_nan_and_infinity_round_trip_in_json(make_client):
+    class Echo(DenseReluBackend):
+        def infer(self, inputs):
+            return {"y": inputs["x"][:, :3].copy()}
+
+    client = make_client(served(backend=Echo(), config=BATCHING))
+    wait_ready(client)
+    body = '{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", ' \
+           '"data": [NaN, Infinity, -Infinity, 1.5]}]}'
+    response = client.post("/v2/models/dense/infer", content=body)
+    assert response.status_code == 200, response.text
+    assert '"data":[NaN,Infinity,-Infinity]' in response.text
+    ints = client.post("/v2/models/dense/infer", content=body.replace("FP32", "INT32"))
+    assert ints.status_code == 400
