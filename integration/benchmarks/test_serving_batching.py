@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from stackci.loadgen import Settings, measure_concurrency
-from stackci.loadgen.process import ServerProcess
+from stackci.stack.server import ServerProcess
 from stackci.workloads import load_suite, prepare
 from stackci.workspace import Workspace
 

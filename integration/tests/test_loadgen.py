@@ -18,7 +18,7 @@ from stackci.commands.serve import parse_range
 from stackci.errors import UsageError
 from stackci.loadgen import Settings, csv_text, measure_concurrency, measure_rate
 from stackci.loadgen.measure import Measurement, _stable
-from stackci.loadgen.process import ServerProcess
+from stackci.stack.server import ServerProcess
 
 PERF_ANALYZER_COLUMNS = (
     "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stackci.cli import arg, command
-from stackci.commands.models import _interpreter_arguments, stack_python
+from stackci.cli import arg, command, interpreter_arguments
 from stackci.errors import UsageError
+from stackci.stack.interpreter import choose_python
 
 
 def parse_range(text: str, what: str, cast=int) -> list:
@@ -59,7 +59,7 @@ def parse_range(text: str, what: str, cast=int) -> list:
           arg("--max-trials", "-r", type=int, default=10),
           arg("--max-threads", type=int, default=64, help="senders in request-rate mode"),
           arg("--csv", "-f", default=None, metavar="FILE", help="write perf_analyzer's CSV"),
-          *_interpreter_arguments()])
+          *interpreter_arguments("npu_serving")])
 def serve_bench_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -93,9 +93,10 @@ def serve_bench_command(args: argparse.Namespace) -> int:
     if args.url:
         results = run(args.url)
     else:
-        from stackci.loadgen.process import ServerProcess
+        from stackci.stack.server import ServerProcess
 
-        with ServerProcess(stack_python(args, "npu_serving"), args.model_repository, args.sku,
+        with ServerProcess(choose_python(args.home, args.python, args.combination, args.pin,
+                                         "npu_serving"), args.model_repository, args.sku,
                            args.server_arg) as server:
             results = run(server.url)
     Console(width=None if sys.stdout.isatty() else 160).print(

@@ -5,7 +5,7 @@ throughput, the server's queue and compute breakdown from its statistics extensi
 perf_analyzer's columns.
 
 It is a client of the server over HTTP (tritonclient): it never imports the server's code;
-`process.ServerProcess` starts `python -m npu_serving` of a built environment.
+`stackci.stack.server.ServerProcess` starts `python -m npu_serving` of a built environment.
 """
 
 from stackci.loadgen.measure import Measurement, Settings, measure_concurrency, measure_rate

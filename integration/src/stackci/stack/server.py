@@ -1,5 +1,6 @@
 """A server under test: `python -m npu_serving` of a built environment, in a subprocess on a
-free loopback port, ready when its readiness endpoint says so."""
+free loopback port, ready when its readiness endpoint says so. The one long-running stack
+process (stack/runner.py runs the ones that end with an answer)."""
 
 from __future__ import annotations
 
