@@ -84,32 +84,47 @@ def candidates(logs: np.ndarray, config: NoiseConfig = DEFAULT) -> list[int]:
 
 
 def change_points(values: Sequence[float], config: NoiseConfig = DEFAULT) -> list[ChangePoint]:
-    """Change points of a positive series, oldest value first."""
+    """Change points of a positive series, oldest value first.
+
+    Each candidate is tested against its neighbours' segments; the weakest failing candidate
+    is dropped and the rest re-tested, so the segment a spike made does not split the
+    windows of a real step around it (Otava re-tests its change points the same way)."""
     data = np.asarray(values, dtype=float)
     if not np.all(np.isfinite(data) & (data > 0)):
         raise UsageError("wall-clock values must be positive and finite")
-    logs = np.log(data)
-    cuts = candidates(logs, config)
-    bounds = [0, *cuts, len(data)]
-    found = []
-    for i, cut in enumerate(cuts):
-        before = data[max(bounds[i], cut - config.window):cut]
-        after = data[cut:min(bounds[i + 2], cut + config.window)]
-        found_cp = _tested(cut, before, after, config)
-        if found_cp is not None:
-            found.append(found_cp)
-    return found
+    cuts = candidates(np.log(data), config)
+    while True:
+        bounds = [0, *cuts, len(data)]
+        tested = [_tested(cut, data[max(bounds[i], cut - config.window):cut],
+                          data[cut:min(bounds[i + 2], cut + config.window)], config)
+                  for i, cut in enumerate(cuts)]
+        failing = [(score, cut) for cut, (score, cp) in zip(cuts, tested) if cp is None]
+        if not failing:
+            return [cp for _, cp in tested]
+        cuts.remove(max(failing)[1])
 
 
 def _tested(cut: int, before: np.ndarray, after: np.ndarray,
-            config: NoiseConfig) -> ChangePoint | None:
+            config: NoiseConfig) -> tuple[float, ChangePoint | None]:
+    """(how badly it failed: the p-value, above 1 when too small; the change point or None)."""
     median_before, median_after = float(np.median(before)), float(np.median(after))
-    if abs(median_after / median_before - 1.0) < config.min_magnitude:
-        return None
-    pvalue = float(stats.mannwhitneyu(before, after, alternative="two-sided").pvalue)
+    relative = abs(median_after / median_before - 1.0)
+    if relative < config.min_magnitude:
+        return 2.0 - relative, None
+    pvalue = mann_whitney(before, after)
     if pvalue >= config.alpha:
-        return None
-    return ChangePoint(cut, median_before, median_after, pvalue, len(before), len(after))
+        return pvalue, None
+    return pvalue, ChangePoint(cut, median_before, median_after, pvalue, len(before),
+                               len(after))
+
+
+def mann_whitney(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided p-value; exact when there are no ties (timings rarely tie), where the normal
+    approximation scipy otherwise uses above 8 values per side is too coarse for small
+    segments."""
+    ties = len(np.unique(np.concatenate([a, b]))) < len(a) + len(b)
+    method = "asymptotic" if ties else "exact"
+    return float(stats.mannwhitneyu(a, b, alternative="two-sided", method=method).pvalue)
 
 
 def noisy_changes(series: Series, metric: MetricKind,
@@ -136,5 +151,5 @@ def samples_differ(good: Sequence[float], probe: Sequence[float],
     (different, relative change of medians, p-value)."""
     good_a, probe_a = np.asarray(good, float), np.asarray(probe, float)
     relative = float(np.median(probe_a) / np.median(good_a) - 1.0)
-    pvalue = float(stats.mannwhitneyu(good_a, probe_a, alternative="two-sided").pvalue)
+    pvalue = mann_whitney(good_a, probe_a)
     return (abs(relative) >= config.min_magnitude and pvalue < config.alpha), relative, pvalue
