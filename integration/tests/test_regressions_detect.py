@@ -146,3 +146,20 @@ def test_a_single_spike_is_not_a_change_and_a_new_level_needs_min_size_runs():
 def test_wall_clock_values_must_be_positive():
     with pytest.raises(UsageError, match="positive"):
         change_points([1.0, 0.0, 1.0])
+
+
+def test_a_wall_clock_step_with_no_module_moved_is_the_machine_not_a_regression():
+    values = stored_like_history(2)
+    values[30:] *= 1.3
+    [finding] = detect(series("compile_s", list(values), vectors_for(len(values))))
+    assert not finding.regressed and finding.evidence["machine"]
+    assert "the machine, not the code" in finding.summary
+    assert detect_all([series("compile_s", list(values), vectors_for(len(values)))]) == []
+
+
+def test_a_change_point_a_run_off_the_version_change_is_moved_onto_it():
+    values = stored_like_history(3)
+    values[30:] *= 1.3
+    [finding] = detect(series("compile_s", list(values), vectors_for(len(values), 31)))
+    assert finding.first_bad.run_id == 32 and finding.first_bad.vector == V2
+    assert finding.last_good.vector == V1 and finding.regressed

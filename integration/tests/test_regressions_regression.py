@@ -91,3 +91,34 @@ def test_back_to_good_fixes_exact_and_outcome_regressions():
     assert back_to_good(regression, still) is None
     reverted = cycles_series([100.0, 130.0, 100.0], [V1, V2, V1])
     assert back_to_good(regression, reverted).run_id == 3
+
+
+def test_back_to_good_for_outcomes_skips_not_run():
+    key = SeriesKey("resnet", "npu-edge", "fp32", "outcome", "master")
+    statuses = ["passed", "error", "not_run"]
+    series = Series.of(key, [Point(i + 1, T0 + timedelta(days=i), V2, None, s)
+                             for i, s in enumerate(statuses)])
+    [finding] = detect(series)
+    flip = from_finding(finding, T0)
+    assert back_to_good(flip, series) is None
+    later = Series.of(key, [*series.points, Point(4, T0 + timedelta(days=3), V1, None)])
+    assert back_to_good(flip, later).run_id == 4
+
+
+def test_back_to_good_for_wall_clock_needs_min_size_runs_near_the_old_level():
+    rng = np.random.default_rng(11)
+    key = SeriesKey("resnet", "npu-edge", "fp32", "compile_s", "master")
+    values = list(2.0 * np.exp(rng.normal(0, 0.03, 30)))
+    values[20:] = [v * 1.3 for v in values[20:]]
+    vectors = [V1 if i < 20 else V2 for i in range(30)]
+    points = [Point(i + 1, T0 + timedelta(days=i), v, x)
+              for i, (x, v) in enumerate(zip(values, vectors))]
+    [finding] = detect(Series.of(key, points))
+    regression = from_finding(finding, T0)
+    assert back_to_good(regression, Series.of(key, points)) is None
+    # The median of the newest min_size (4) runs decides: one run back is a spike, not a fix.
+    reverted = points + [Point(31, T0 + timedelta(days=30), V1, 2.0)]
+    assert back_to_good(regression, Series.of(key, reverted)) is None
+    reverted += [Point(32 + i, T0 + timedelta(days=31 + i), V1, 2.01 + 0.01 * i)
+                 for i in range(2)]
+    assert back_to_good(regression, Series.of(key, reverted)).run_id == 33

@@ -12,6 +12,8 @@ them. Its only imports from the rest of the harness are `stackci.errors`; git is
     team_reports(regs, owner_of)   -> [TeamReport]        report.py
 """
 
+from types import ModuleType as _ModuleType
+
 from stackci.regressions.changepoint import DEFAULT as DEFAULT_NOISE
 from stackci.regressions.changepoint import ChangePoint, NoiseConfig, change_points
 from stackci.regressions.compare import ComparisonRow, compare_profiles, compare_runs
@@ -32,4 +34,5 @@ from stackci.regressions.search import CulpritSearch, run, start_search, step
 from stackci.regressions.series import (
     ModuleVersion, Point, Series, SeriesKey, VersionVector, moved_modules, vector_label)
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [name for name, value in dict(globals()).items()
+           if not name.startswith("_") and not isinstance(value, _ModuleType)]

@@ -129,20 +129,42 @@ def mann_whitney(a: np.ndarray, b: np.ndarray) -> float:
 
 def noisy_changes(series: Series, metric: MetricKind,
                   config: NoiseConfig = DEFAULT) -> list[Finding]:
+    """Change points as findings. A wall-clock level can move with no code moving (on a
+    shared machine, another engineer's load halved compile times in the recording of
+    docs/design.md): a change point with no version change within `REACH` runs is the
+    machine's, reported as a change but not a regression. One near a version change is
+    moved onto it, so the culprit search starts from the vectors that differ."""
     points = [p for p in series.measured() if p.value > 0]
     findings = []
     for cp in change_points([p.value for p in points], config):
-        before, after = points[cp.index - 1], points[cp.index]
+        at = attributed(points, cp.index)
+        before, after = points[(at or cp.index) - 1], points[at or cp.index]
         size = Size(cp.before, cp.after)
-        moved = ", ".join(moved_modules(before.vector, after.vector)) or "no module"
+        if at is None:
+            cause, regressed = "no module moved: the machine, not the code", False
+        else:
+            cause = ", ".join(moved_modules(before.vector, after.vector)) + " moved"
+            regressed = metric.worse(cp.before, cp.after)
         findings.append(Finding(
-            FindingKind.CHANGE, series.key, before, after, size,
-            metric.worse(cp.before, cp.after),
+            FindingKind.CHANGE, series.key, before, after, size, regressed,
             f"{series.key.metric} median {size.describe(metric.unit)} from run {after.run_id} "
-            f"({moved} moved), Mann-Whitney p={cp.pvalue:.2g}",
+            f"({cause}), Mann-Whitney p={cp.pvalue:.2g}",
             {"method": "pelt+mannwhitney", "pvalue": cp.pvalue, "n_before": cp.n_before,
-             "n_after": cp.n_after, **config.to_dict()}))
+             "n_after": cp.n_after, "machine": at is None, **config.to_dict()}))
     return findings
+
+
+REACH = 1   # runs a change point may sit from the version change it is put on
+
+
+def attributed(points, index: int) -> int | None:
+    """The index of the version change nearest a change point (the change point's own first,
+    then one run either side), or None when no version changed near it."""
+    for offset in sorted(range(-REACH, REACH + 1), key=lambda o: (abs(o), o)):
+        i = index + offset
+        if 0 < i < len(points) and points[i - 1].identity != points[i].identity:
+            return i
+    return None
 
 
 def samples_differ(good: Sequence[float], probe: Sequence[float],
