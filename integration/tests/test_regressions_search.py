@@ -206,3 +206,10 @@ def test_the_whole_search_resumes_under_a_probe_budget():
     assert state.done
     assert [b.result.first_bad for b in state.bisections] == ["opslib-c6"]
     assert "opslib" in state.describe()
+
+
+def test_a_module_that_appeared_is_named_but_not_bisected():
+    bad = {**GOOD_V, "serving": mv("serving", 1)}
+    state = run(start_search(GOOD_V, bad, EXACT), cost_probe(lambda moved: 0.0), FakeHistory())
+    assert state.done and state.modules.verdict.modules == ("serving",)
+    assert state.bisections == ()

@@ -67,6 +67,8 @@ def _bisections(search: ModuleSearch, git: GitHistory) -> tuple[Bisection, ...]:
     found = []
     for group in verdict.groups:
         for module in group:
+            if module not in search.good or module not in search.bad:
+                continue   # added or removed: no history in common to bisect
             others = tuple(m for m in group if m != module)
             base = modules.moved(search.good, search.bad, others)
             found.append(bisect.start_bisection(
