@@ -9,6 +9,7 @@ from typing import Iterable
 from stackci.regressions.metrics import lookup
 from stackci.regressions.owners import OwnerOf, Team, owners
 from stackci.regressions.regression import Regression
+from stackci.regressions.series import vector_label, vector_to_dict
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ def regression_json(regression: Regression, owner_of: OwnerOf) -> dict:
             "summary": regression.summary, "size": size_text(regression),
             "last_good_run": regression.last_good.run_id,
             "first_bad_run": regression.first_bad.run_id,
+            "last_good_vector": vector_to_dict(regression.last_good.vector),
+            "first_bad_vector": vector_to_dict(regression.first_bad.vector),
             "culprit": culprit_text(regression),
             "modules": list(regression.culprit_modules()),
             "commits": regression.culprit_commits(),
@@ -75,7 +78,8 @@ def render_markdown(report: TeamReport) -> str:
                      f"{_cell(culprit_text(r))} |")
     for r in report.regressions:
         lines += ["", f"## {r.id}: {_cell(r.summary)}", "",
-                  f"- last good: run {r.last_good.run_id}; first bad: run {r.first_bad.run_id}"]
+                  f"- last good: run {r.last_good.run_id}; first bad: run {r.first_bad.run_id}, "
+                  f"where {vector_label(r.last_good.vector, r.first_bad.vector)} moved"]
         if r.op_diff and r.op_diff.changes:
             lines.append(f"- per-op diff ({r.op_diff.delta_cycles:+g} cycles): "
                          f"{r.op_diff.hint()}")
