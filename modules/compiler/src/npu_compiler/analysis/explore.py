@@ -123,7 +123,11 @@ def check_recipes(plans: list[PricedPlan], base) -> None:
 def explore(plans: list[PricedPlan], base, points: list, *, plan_tiles: bool = False,
             bytes_per_pe: int = BYTES_PER_PE) -> dict:
     """Suite totals at every design point and the Pareto front (latency vs area proxy)."""
-    from npu_driver import perf_grid
+    try:
+        from npu_driver import perf_grid
+    except ImportError:
+        raise ExploreError("explore needs the vectorized cost model of driver-api 2.2 "
+                           "(npu_driver.perf_grid); this driver is older") from None
 
     started = time.perf_counter()
     check_recipes(plans, base)

@@ -46,8 +46,12 @@ def step_key(plan, step: dict, *, fusion: str | None = None, layout: str | None 
 
 
 def price(kernel, sku, key, config, attrs) -> tuple[perf.Cost, list]:
-    """The kernel's cost of `key` on `sku`, and the driver cost calls it is the sum of."""
-    with perf.recording() as calls:
+    """The kernel's cost of `key` on `sku`, and the driver cost calls it is the sum of (none
+    with a driver older than driver-api 2.2, which cannot record them)."""
+    recording = getattr(perf, "recording", None)
+    if recording is None:
+        return kernel.fused_cost(sku, key, config, attrs), []
+    with recording() as calls:
         cost = kernel.fused_cost(sku, key, config, attrs)
     return cost, list(calls)
 
