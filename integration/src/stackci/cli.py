@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "stackci.commands.cost",
     "stackci.commands.contracts",
     "stackci.commands.fidelity",
+    "stackci.commands.analysis",
 )
 
 

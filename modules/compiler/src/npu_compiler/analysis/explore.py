@@ -140,8 +140,16 @@ def explore(plans: list[PricedPlan], base, points: list, *, plan_tiles: bool = F
         per_model[plan.name] = cost
         total = total + cost
     priced_s = time.perf_counter() - started
-    return _document(plans, base, points, grid, per_model, total, bytes_per_pe,
-                     priced_s, plan_tiles)
+    document = _document(plans, base, points, grid, per_model, total, bytes_per_pe,
+                         priced_s, plan_tiles)
+    # The base SKU's own figures, priced the same way: what every point is compared with.
+    base_grid = perf_grid.Grid.from_skus([base])
+    base_models = {plan.name: perf_grid.price(
+        base_grid, plan.calls if plan_tiles else _retiled(plan.calls)) for plan in plans}
+    base_total = sum(base_models.values(), perf_grid.GridCost.zeros(1))
+    document["base_point"] = _document(plans, base, [base], base_grid, base_models, base_total,
+                                       bytes_per_pe, 0.0, plan_tiles)["points"][0]
+    return document
 
 
 def _document(plans, base, points, grid, per_model, total, bytes_per_pe, priced_s, plan_tiles):
