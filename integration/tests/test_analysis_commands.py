@@ -19,10 +19,13 @@ def home(tmp_path_factory):
     return tmp_path_factory.mktemp("stackci-analysis")
 
 
-@pytest.fixture(autouse=True)
-def environment(monkeypatch, home):
-    monkeypatch.setenv("STACKCI_REPO", str(REPO))
-    monkeypatch.setenv("NPU_PLAN_CACHE", str(home / "plan-cache"))
+@pytest.fixture(scope="module", autouse=True)
+def environment(home):
+    # Module-scoped and undone afterwards: later tests must not inherit STACKCI_REPO.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STACKCI_REPO", str(REPO))
+        patch.setenv("NPU_PLAN_CACHE", str(home / "plan-cache"))
+        yield
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
@@ -32,12 +35,8 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def analysed(home):
+def analysed(home, environment):
     """One analysis with a batch sweep, stored under `home` (run once for the module)."""
-    import os
-
-    os.environ["STACKCI_REPO"] = str(REPO)
-    os.environ["NPU_PLAN_CACHE"] = str(home / "plan-cache")
     code = main(["analyze", "squeezenet", "--sku", "npu-edge", "--home", str(home),
                  "--python", sys.executable, "--batch-sweep", "--max-batch", "4",
                  "--latency-bound-ms", "5", "--label", "v1", "--json"])
