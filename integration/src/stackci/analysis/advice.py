@@ -208,7 +208,8 @@ def hardware_items(docs: list[dict], suite_us: float) -> list[dict]:
 
 
 def design_items(sweeps: list[dict], docs: list[dict], suite_us: float) -> list[dict]:
-    """The Pareto points of a design sweep that beat the base SKU's own point on latency."""
+    """The Pareto points of a design sweep that beat the base SKU's own point on latency:
+    those no larger than the base first (a better part outright), then the largest gains."""
     items = []
     for sweep in sweeps:
         points = sweep["points"]
@@ -229,7 +230,9 @@ def design_items(sweeps: list[dict], docs: list[dict], suite_us: float) -> list[
                 [{"point": point["point"], "latency_us": point["latency_us"],
                   "area": point["area"], "array_utilization": point["array_utilization"],
                   "base_latency_us": base_point["latency_us"]}], gain_us,
-                suite_us or base_point["latency_us"], sku=sweep["base"]))
+                suite_us or base_point["latency_us"], sku=sweep["base"],
+                no_larger=point["area"] <= base_point["area"]))
+    items.sort(key=lambda item: (not item["no_larger"], -item["gain_us"]))
     return items[:5]
 
 
