@@ -53,6 +53,9 @@ def test_analyze_stores_the_stack_document(analysed, capsys):
     assert [p["batch"] for p in sweep["points"]] == [1, 2, 4]
     server = next(p for p in sweep["points"] if p["batch"] == sweep["server"])
     assert server["latency_ms"] <= 5
+    # The harness's functional run at the sweet spot gives the sweep's cycles.
+    assert sweep["confirmed"] == {"batch": sweep["server"], "sweep_cycles": server["cycles"],
+                                  "run_cycles": server["cycles"], "matches": True}
     assert (analysed / "analysis" / "plans" / "v1" / "squeezenet__npu-edge" / "plan.json").is_file()
 
 

@@ -86,6 +86,9 @@ def analyze_command(args: argparse.Namespace) -> int:
             argv += ["--latency-bound-ms", str(args.latency_bound_ms)]
     doc = _stack_json(python, argv, model, args.sku, args.timeout)
     doc["workload"] = workload.name
+    if doc.get("batch_sweep"):
+        doc["batch_sweep"]["confirmed"] = _confirm_sweet_spot(python, model, args, workload,
+                                                              doc["batch_sweep"])
     if args.compare_plan:
         earlier = Path(args.compare_plan)
         doc["plan_diff"] = _stack_json(python, [
@@ -98,6 +101,20 @@ def analyze_command(args: argparse.Namespace) -> int:
     else:
         _print_analysis(doc)
     return 0
+
+
+def _confirm_sweet_spot(python: str, model: Path, args, workload, sweep: dict) -> dict | None:
+    """One functional run at the sweet spot (Server if bounded, else Offline): the runtime's
+    cycles must be the sweep's, which was costed from the plan alone."""
+    batch = sweep.get("server") or sweep.get("offline")
+    point = next((p for p in sweep["points"] if p["batch"] == batch), None)
+    if point is None:
+        return None
+    run = _stack_json(python, ["analyze", str(model), "--sku", args.sku, "--precision",
+                               workload.precision, "--batch", str(batch), "--json"],
+                      model, args.sku, args.timeout)["run"]
+    return {"batch": batch, "sweep_cycles": point["cycles"], "run_cycles": run["total_cycles"],
+            "matches": run["total_cycles"] == point["cycles"]}
 
 
 def _print_analysis(doc: dict) -> None:
@@ -135,6 +152,12 @@ def _print_analysis(doc: dict) -> None:
         console.print(table)
         console.print(f"sweet spots: offline {sweep['offline']}, knee {sweep['knee']}, server "
                       f"{sweep['server']} (bound {sweep['latency_bound_ms']} ms)")
+        confirmed = sweep.get("confirmed")
+        if confirmed:
+            verdict = "matches" if confirmed["matches"] else "[red]DIFFERS[/red]"
+            console.print(f"functional run at batch {confirmed['batch']}: "
+                          f"{confirmed['run_cycles']} cycles, the sweep's "
+                          f"{confirmed['sweep_cycles']}: {verdict}")
 
 
 @command("explore", "price the suite's compiled plans over a grid of design points",
