@@ -212,9 +212,21 @@ def test_bad_vary_specifications_are_one_line_errors(spec, message, tmp_path, ca
     assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
 
 
-def test_parse_vary_refuses_a_repeated_axis():
+def test_parse_vary_refuses_a_repeated_axis_and_a_huge_grid():
     with pytest.raises(ExploreError, match="given twice"):
         parse_vary(["sram=1MiB", "sram_bytes=2MiB"])
+    values = ",".join(str(v) for v in range(1, 101))
+    with pytest.raises(ExploreError, match="1000000 design points"):
+        design_points(EDGE, parse_vary([f"vector_lanes={values}", f"cores={values}",
+                                        f"clock={values}"]))
+
+
+def test_points_whose_sram_holds_no_tile_are_infeasible_not_errors(plan):
+    points = design_points(EDGE, parse_vary(["sram=16,1MiB"]))
+    doc = explore([prepare_plan("squeezenet", plan, EDGE)], EDGE, points)
+    tiny, normal = doc["points"]
+    assert not tiny["feasible"] and normal["feasible"]
+    assert doc["pareto"] == [1]
 
 
 def test_cli_analyze_and_plan_diff(tmp_path, capsys):

@@ -25,6 +25,7 @@ ALIASES = {"sram": "sram_bytes", "dram_bandwidth": "dram_bandwidth_gbps",
            "bandwidth": "dram_bandwidth_gbps", "lanes": "vector_lanes",
            "clock": "clock_ghz", "latency": "dram_latency_ns"}
 BYTES_PER_PE = 1024  # the area proxy: one PE weighs as much as a KiB of SRAM
+MAX_POINTS = 100_000  # a grid beyond this is a typo more often than a plan
 
 
 class ExploreError(ValueError):
@@ -70,6 +71,12 @@ def _value(name: str, field: str, text: str):
 def design_points(base, axes: dict[str, list]) -> list:
     """Every combination of the axes' values applied to `base`, validated as SKU files are."""
     names = list(axes)
+    size = 1
+    for name in names:
+        size *= len(axes[name])
+    if size > MAX_POINTS:
+        raise ExploreError(f"--vary gives {size} design points, more than {MAX_POINTS}: "
+                           "sweep fewer values per axis")
     points = []
     for values in itertools.product(*(axes[n] for n in names)):
         fields = {}
