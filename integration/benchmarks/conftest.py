@@ -7,11 +7,21 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The functional-speed ratios as one table: per model, and the smoke suite's total."""
-    from test_functional_speed import GOAL, MEASURED
+    """The functional-speed ratios as one table: per model, and the smoke suite's total; the
+    design-space sweep's time against its goal."""
+    import sys
 
-    if not MEASURED:
+    def module(name):  # --import-mode=importlib may name it by its path
+        return next((m for key, m in list(sys.modules.items())
+                     if key == name or key.endswith("." + name)), None)
+
+    explored = getattr(module("test_explore"), "EXPLORED", None)
+    if explored:
+        terminalreporter.write_line(explored)
+    speed = module("test_functional_speed")
+    if speed is None or not speed.MEASURED:
         return
+    GOAL, MEASURED = speed.GOAL, speed.MEASURED
     write = terminalreporter.write_line
     write("")
     write(f"functional speed, stack / onnxruntime (single-threaded; goal <= {GOAL}x)")

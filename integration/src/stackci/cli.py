@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "stackci.commands.contracts",
     "stackci.commands.fidelity",
     "stackci.commands.serve",
+    "stackci.commands.analysis",
 )
 
 

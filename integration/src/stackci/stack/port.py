@@ -66,20 +66,28 @@ class StackPort:
     def run_model(self, python, request: ModelRun) -> dict:
         """The stack's JSON document for one model run (its outputs written to
         `request.outputs`), or a StackError that says in one line what went wrong."""
-        command = ["-m", "npu_compiler", "run", str(request.model), "--sku", request.sku,
-                   "--precision", request.precision, "--inputs", str(request.inputs),
-                   "--save-outputs", str(request.outputs), "--json"]
+        argv = ["run", str(request.model), "--sku", request.sku,
+                "--precision", request.precision, "--inputs", str(request.inputs),
+                "--save-outputs", str(request.outputs), "--json"]
         if request.batch is not None:
-            command += ["--batch", str(request.batch)]
+            argv += ["--batch", str(request.batch)]
         # An environment variable rather than --no-cache, which compilers before
         # compiler-api 1.1 lack.
         extra = {"NPU_PLAN_CACHE": str(request.plan_cache)} if request.plan_cache else None
-        name, sku = request.model.name, request.sku
+        return self.compiler(python, argv, name=request.model.name, sku=request.sku,
+                             timeout_s=request.timeout_s, cwd=request.cwd, extra_env=extra)
+
+    def compiler(self, python, argv: list[str], *, name: str, sku: str,
+                 timeout_s: float | None = None, cwd: Path | None = None,
+                 extra_env: dict | None = None) -> dict:
+        """The JSON document of `python -m npu_compiler ARGV` (run, analyze, explore,
+        plan-diff), read with the compiler CLI's error protocol: one StackError line naming
+        `name` on `sku` and the kind when it fails."""
+        command = ["-m", "npu_compiler", *argv]
         try:
-            done = run_in_env(python, command, request.timeout_s, cwd=request.cwd,
-                              extra_env=extra)
+            done = run_in_env(python, command, timeout_s, cwd=cwd, extra_env=extra_env)
         except subprocess.TimeoutExpired:
-            raise StackError(f"the stack timed out after {request.timeout_s:g} s running "
+            raise StackError(f"the stack timed out after {timeout_s:g} s running "
                              f"{name} on {sku}", kind="timeout", exit_code=1)
         except OSError as exc:
             raise UsageError(f"cannot run the stack with {python}: {exc.strerror or exc}")

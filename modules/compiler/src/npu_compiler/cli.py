@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--batch", type=int, default=None)
     compile_.add_argument("--out", required=True, help="directory for plan.json + constants.npz")
     compile_.add_argument("--json", action="store_true", help="print one JSON object")
+    from npu_compiler.analysis.cli import add_commands  # analyze, plan-diff, explore
+
+    add_commands(commands)
     return parser
 
 
@@ -194,7 +197,9 @@ def main(argv=None) -> int:
     want_json = "--json" in argv
     try:
         args = build_parser().parse_args(argv)
-        result = command_run(args) if args.command == "run" else command_compile(args)
+        handler = getattr(args, "handler", None)
+        result = handler(args) if handler else \
+            command_run(args) if args.command == "run" else command_compile(args)
     except Exception as exc:  # every failure ends as one line (and JSON), never a traceback
         kind, code = classify(exc)
         message = " ".join(str(exc).split()) or type(exc).__name__
@@ -204,5 +209,5 @@ def main(argv=None) -> int:
         if want_json:
             print(json.dumps({"error": message, "kind": kind}))
         return code
-    print(json.dumps(result) if args.json else _human(result))
+    print(json.dumps(result) if args.json else getattr(args, "human", _human)(result))
     return 0

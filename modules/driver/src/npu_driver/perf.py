@@ -9,6 +9,7 @@ documented in modules/driver/README.md.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -65,6 +66,9 @@ class Cost:
     dram_utilization: float = 0.0
     folds: int = 0
     tile: Tile | None = None
+    # Of compute_cycles, those spent filling and draining the array (per tile in realistic
+    # mode, per fold in scalesim mode): what a bigger problem amortizes (driver-api 2.2).
+    fill_drain_cycles: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         # Called for every launch's profile: plain attribute reads, not dataclasses.asdict (which
@@ -98,6 +102,7 @@ class Cost:
             dram_utilization=weighted("dram_utilization"),
             folds=self.folds + other.folds,
             tile=self.tile if self.tile == other.tile else None,
+            fill_drain_cycles=self.fill_drain_cycles + other.fill_drain_cycles,
         )
 
     def __radd__(self, other: Any) -> Cost:
@@ -229,32 +234,43 @@ class _Plan:
     folds: int
     tile: Tile | None
     simulated_total: int = 0  # scalesim mode: SCALE-Sim's total from its memory simulation
+    fill_drain: int = 0  # of compute_cycles, the busiest core's fill and drain
 
 
-def _share_compute(sku: SKU, share: _Share, tile: Tile, multiplier: int, mode: str) -> tuple[int, int]:
+def _share_compute(sku: SKU, share: _Share, tile: Tile, multiplier: int,
+                   mode: str) -> tuple[int, int, int]:
+    """(compute cycles, folds, fill-and-drain cycles among them) of one core's share."""
     if mode == "scalesim":
         cycles, folds = _scalesim_cycles(sku, share.m, share.n, share.k, multiplier)
-        return cycles * share.batches, folds * share.batches
-    cycles = folds = 0
-    for m, count_m in _edges(share.m, tile.m):
-        for n, count_n in _edges(share.n, tile.n):
-            for k, count_k in _edges(share.k, tile.k):
-                tile_cycles, tile_folds = _pipelined_cycles(sku, m, n, k, multiplier)
-                count = count_m * count_n * count_k
-                cycles += count * tile_cycles
-                folds += count * tile_folds
-    return cycles * share.batches, folds * share.batches
+        return (cycles * share.batches, folds * share.batches,
+                folds * _fold_overhead(sku) * share.batches)
+    cycles = folds = tiles = 0
+    for m, n, k, count in tile_edges(share.m, share.n, share.k, tile):
+        tile_cycles, tile_folds = _pipelined_cycles(sku, m, n, k, multiplier)
+        cycles += count * tile_cycles
+        folds += count * tile_folds
+        tiles += count
+    return (cycles * share.batches, folds * share.batches,
+            tiles * _fold_overhead(sku) * share.batches)
+
+
+def tile_edges(m: int, n: int, k: int, tile: Tile) -> list[tuple[int, int, int, int]]:
+    """[(m, n, k, how many)]: the distinct tile shapes covering an m x n x k GEMM."""
+    return [(em, en, ek, cm * cn * ck) for em, cm in _edges(m, tile.m)
+            for en, cn in _edges(n, tile.n) for ek, ck in _edges(k, tile.k)]
 
 
 def _plan(sku: SKU, shares: list[tuple[int, _Share]], tile: Tile, precision: str, mode: str,
           a_fraction: float) -> _Plan:
     multiplier, element_bytes = sku.multiplier(precision), sku.element_bytes(precision)
-    compute = folds = reads = writes = 0
+    compute = folds = reads = writes = fill_drain = 0
     for cores, share in shares:
         clamped = Tile(min(tile.m, share.m), min(tile.n, share.n), min(tile.k, share.k))
-        share_cycles, share_folds = _share_compute(sku, share, clamped, multiplier, mode)
+        share_cycles, share_folds, share_fill = _share_compute(sku, share, clamped, multiplier,
+                                                               mode)
         share_reads, share_writes = _traffic(share, clamped, a_fraction)
-        compute = max(compute, share_cycles)
+        if share_cycles > compute:
+            compute, fill_drain = share_cycles, share_fill
         folds += cores * share_folds
         reads += cores * share_reads
         writes += cores * share_writes
@@ -262,7 +278,7 @@ def _plan(sku: SKU, shares: list[tuple[int, _Share]], tile: Tile, precision: str
     first_load = _dram_cycles(sku, (tile.m * tile.k + tile.k * tile.n) * element_bytes)
     last_store = _dram_cycles(sku, tile.m * tile.n * element_bytes)
     exposed = min(memory, _latency_cycles(sku) + first_load + last_store)
-    return _Plan(compute, memory, exposed, reads, writes, folds, tile)
+    return _Plan(compute, memory, exposed, reads, writes, folds, tile, fill_drain=fill_drain)
 
 
 def _plan_total(plan: _Plan, mode: str) -> int:
@@ -347,19 +363,21 @@ def _scalesim_plan(sku: SKU, batch: int, M: int, N: int, K: int, precision: str)
     shares = min(splits, key=lambda s: max(
         _share_compute(sku, share, Tile(share.m, share.n, share.k), multiplier, "scalesim")[0]
         for _, share in s))
-    compute = total = folds = reads = writes = 0
+    compute = total = folds = reads = writes = fill_drain = 0
     for cores, share in shares:
-        share_cycles, share_folds = _share_compute(
+        share_cycles, share_folds, share_fill = _share_compute(
             sku, share, Tile(share.m, share.n, share.k), multiplier, "scalesim")
         run = _scalesim_memory(sku, share, precision)
-        compute = max(compute, share_cycles)
+        if share_cycles > compute:
+            compute, fill_drain = share_cycles, share_fill
         total = max(total, run.total_cycles * share.batches)
         folds += cores * share_folds
         reads += cores * share.batches * run.words_read * multiplier
         writes += cores * share.batches * run.words_written * multiplier
     # Three ports (ifmap, filter, ofmap), each with the bandwidth, as SCALE-Sim has them.
     memory = math.ceil(_dram_cycles(sku, (reads + writes) * sku.element_bytes(precision)) / 3)
-    return _Plan(compute, memory, 0, reads, writes, folds, None, simulated_total=total)
+    return _Plan(compute, memory, 0, reads, writes, folds, None, simulated_total=total,
+                 fill_drain=fill_drain)
 
 
 def _scalesim_memory(sku: SKU, share: _Share, precision: str) -> scalesim_memory.MemoryRun:
@@ -407,6 +425,7 @@ def _matmul_cost(sku: SKU, batch: int, M: int, N: int, K: int, precision: str, m
         dram_utilization=plan.memory_cycles / total if total else 0.0,
         folds=plan.folds,
         tile=plan.tile,
+        fill_drain_cycles=plan.fill_drain,
     )
 
 
@@ -432,11 +451,46 @@ def _latency_cycles(sku: SKU) -> int:
     return math.ceil(sku.dram_latency_ns * sku.clock_ghz)
 
 
+# --------------------------------------------------------------------------- recording calls
+
+@dataclass(frozen=True)
+class CostCall:
+    """One call of a public cost function: its name and its arguments other than the SKU."""
+
+    function: str
+    arguments: dict[str, Any]
+
+
+_RECORDINGS: list[list[CostCall]] = []
+
+
+@contextlib.contextmanager
+def recording():
+    """Collect, in order, every public cost function called inside the block (driver-api 2.2).
+
+    A kernel's cost is a sum of these calls; `npu_driver.perf_grid.price` re-prices the list
+    over many design points at once, so a compiled plan is explored without its kernels."""
+    calls: list[CostCall] = []
+    _RECORDINGS.append(calls)
+    try:
+        yield calls
+    finally:
+        _RECORDINGS.remove(calls)
+
+
+def _record(function: str, **arguments: Any) -> None:
+    for calls in _RECORDINGS:
+        calls.append(CostCall(function, arguments))
+
+
 # --------------------------------------------------------------------------- public cost functions
 
 def gemm_cost(sku: SKU, M: int, N: int, K: int, *, precision: str = "fp32", batch: int = 1,
               mode: str = "realistic", tile: Tile | None = None) -> Cost:
     """`batch` independent (M x K) @ (K x N) products on the array."""
+    if _RECORDINGS:
+        _record("gemm_cost", M=M, N=N, K=K, precision=precision, batch=batch, mode=mode,
+                tile=tile)
     _check_positive(M=M, N=N, K=K, batch=batch)
     sku.multiplier(precision)
     return _matmul_cost(sku, batch, M, N, K, precision, mode, tile)
@@ -455,6 +509,22 @@ def conv_cost(sku: SKU, *, batch: int, in_channels: int, in_h: int, in_w: int, o
     The im2col expansion happens between SRAM and the array, so DRAM reads of the ifmap count
     its real size, not the expanded matrix.
     """
+    geometry = dict(batch=batch, in_channels=in_channels, in_h=in_h, in_w=in_w,
+                    out_channels=out_channels, kernel_h=kernel_h, kernel_w=kernel_w,
+                    stride_h=stride_h, stride_w=stride_w, pad_h=pad_h, pad_w=pad_w,
+                    dilation_h=dilation_h, dilation_w=dilation_w, groups=groups)
+    if _RECORDINGS:
+        _record("conv_cost", **geometry, precision=precision, mode=mode, tile=tile)
+    groups, M, N, K, a_fraction = conv_gemm(**geometry)
+    sku.multiplier(precision)
+    return _matmul_cost(sku, groups, M, N, K, precision, mode, tile, a_fraction)
+
+
+def conv_gemm(*, batch: int, in_channels: int, in_h: int, in_w: int, out_channels: int,
+              kernel_h: int, kernel_w: int, stride_h: int, stride_w: int, pad_h: int, pad_w: int,
+              dilation_h: int = 1, dilation_w: int = 1, groups: int = 1
+              ) -> tuple[int, int, int, int, float]:
+    """(groups, M, N, K, fraction of the im2col matrix read from DRAM) of a convolution."""
     _check_positive(batch=batch, in_channels=in_channels, in_h=in_h, in_w=in_w,
                     out_channels=out_channels, kernel_h=kernel_h, kernel_w=kernel_w,
                     stride_h=stride_h, stride_w=stride_w, dilation_h=dilation_h,
@@ -468,18 +538,19 @@ def conv_cost(sku: SKU, *, batch: int, in_channels: int, in_h: int, in_w: int, o
     if out_h <= 0 or out_w <= 0:
         raise DriverError(f"convolution output would be empty ({out_h}x{out_w}) for input "
                           f"{in_h}x{in_w}, kernel {kernel_h}x{kernel_w}")
-    sku.multiplier(precision)
     M = batch * out_h * out_w
     N = out_channels // groups
     K = (in_channels // groups) * kernel_h * kernel_w
     ifmap_elements = batch * (in_channels // groups) * in_h * in_w
-    a_fraction = min(1.0, ifmap_elements / (M * K))
-    return _matmul_cost(sku, groups, M, N, K, precision, mode, tile, a_fraction)
+    return groups, M, N, K, min(1.0, ifmap_elements / (M * K))
 
 
 def vector_cost(sku: SKU, elements: int, *, ops_per_element: int = 1, bytes_read: int,
                 bytes_written: int, precision: str = "fp32") -> Cost:
     """Elementwise work on the vector unit of every core, overlapped with its DRAM traffic."""
+    if _RECORDINGS:
+        _record("vector_cost", elements=elements, ops_per_element=ops_per_element,
+                bytes_read=bytes_read, bytes_written=bytes_written, precision=precision)
     _check_non_negative(elements=elements, ops_per_element=ops_per_element,
                         bytes_read=bytes_read, bytes_written=bytes_written)
     lanes = sku.vector_lanes * sku.cores * sku.multiplier(precision)
@@ -501,6 +572,8 @@ def vector_cost(sku: SKU, elements: int, *, ops_per_element: int = 1, bytes_read
 
 def dma_cost(sku: SKU, nbytes: int, *, direction: str = "h2d") -> Cost:
     """A copy over the host link; the DMA engine is busy for the whole transfer."""
+    if _RECORDINGS:
+        _record("dma_cost", nbytes=nbytes, direction=direction)
     _check_non_negative(nbytes=nbytes)
     if direction not in DMA_DIRECTIONS:
         raise DriverError(f"direction must be one of {', '.join(DMA_DIRECTIONS)}, got {direction!r}")
