@@ -91,7 +91,8 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
     for node in graph.nodes:
         attrs = {k: (numpy_helper.from_array(np.asarray(v)) if isinstance(v, np.ndarray) else v)
                  for k, v in node.attrs.items() if k != "coerce_2d"}
-        nodes.append(helper.make_node(node.op_type, node.inputs, node.outputs, name=node.name,
+        op_type = node.op_type.removeprefix(f"{node.domain}.") if node.domain else node.op_type
+        nodes.append(helper.make_node(op_type, node.inputs, node.outputs, name=node.name,
                                       domain=node.domain or None, **attrs))
     custom = [node for node in graph.nodes if node.domain]
     # onnx knows nothing of custom operators: what their kernels said of their outputs
@@ -130,22 +131,28 @@ def shape_inference(graph: Graph) -> Graph:
 
 
 def custom_shapes(graph: Graph) -> int:
-    """Shapes of custom operators' outputs (onnx has no schema for them) from their kernels'
-    `output_shapes`, dtype that of the first input; returns how many nodes got shapes."""
+    """Shapes and dtypes of custom operators' outputs (onnx has no schema for them) from their
+    kernels' `infer_outputs` (inputs by position, constants with their values); returns how
+    many nodes got shapes."""
     done = 0
     for node in graph.nodes:
         outputs = [o for o in node.outputs if o]
         if not node.domain or all(graph.value(o).shape is not None for o in outputs):
             continue
-        inputs = [graph.value(name) for name in node.inputs if name]
-        if any(value.shape is None for value in inputs):
+        inputs = [graph.value(name) if name else None for name in node.inputs]
+        if any(value is not None and value.shape is None for value in inputs):
             continue
-        key = npu_opslib.KernelKey(node.op_type, tuple(v.shape for v in inputs))
-        shapes = npu_opslib.get_kernel(node.op_type)().output_shapes(key, node.attrs)
-        for name, shape in zip(outputs, shapes):
-            value = graph.value(name)
-            value.shape = tuple(shape)
-            value.dtype = value.dtype or (inputs[0].dtype if inputs else None)
+        infos = [None if v is None else npu_opslib.TensorInfo(
+            v.shape, v.dtype, graph.constants.get(v.name)) for v in inputs]
+        try:
+            inferred = npu_opslib.get_kernel(node.op_type)().infer_outputs(infos, node.attrs)
+        except npu_opslib.OpslibError as exc:
+            raise CompileError(f"{node.describe()}: {exc}") from None
+        for name, (shape, dtype) in zip(node.outputs, inferred):
+            if name:
+                value = graph.value(name)
+                value.shape = tuple(shape)
+                value.dtype = value.dtype or dtype
         done += 1
     return done
 
