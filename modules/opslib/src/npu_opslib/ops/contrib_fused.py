@@ -107,7 +107,8 @@ class FusedConv(Conv, ContribKernel):
         Conv.prepack(self, key, constants, {k: v for k, v in attrs.items() if k in CONV_ATTRS})
 
     def _run(self, x, w, b=None, z=None, *, activation="", activation_params=None, **attrs):
-        y = Conv._run(self, x, w, b, **{k: v for k, v in attrs.items() if k in CONV_ATTRS})[0]
+        y = Conv._run_into(self, None, x, w, b,
+                           **{k: v for k, v in attrs.items() if k in CONV_ATTRS})[0]
         if z is not None:
             y = y + z
         return _in_dtype(activate(y, activation, activation_params), x)

@@ -195,7 +195,9 @@ class Attention(ContribKernel):
         if attention_bias is not None:
             bias_add = bias_add + attention_bias
         y = scaled_dot_product(q, k, v, bias_add, scale)
-        present = np.stack([k, v]).astype(x.dtype)
+        # present is (2, B, N, T, H): only defined when keys and values have one head size.
+        present = np.stack([k, v]) if k.shape == v.shape else np.zeros((2,) + k.shape)
+        present = present.astype(x.dtype)
         return _merge_heads(y).astype(x.dtype), present
 
     def _sizes(self, weights, attrs):
@@ -408,7 +410,7 @@ class GroupQueryAttention(ContribKernel):
             cols = np.arange(kv_len).reshape(1, kv_len)
             kept = (cols <= rows) & (cols < lengths[b])
             if int(local_window_size) >= 0:
-                kept = kept & (rows - cols <= int(local_window_size))
+                kept = kept & (rows - cols < int(local_window_size))  # the window holds it
             bias = np.where(kept, 0.0, -np.inf)
             if attention_bias is not None:
                 bias = bias + np.asarray(attention_bias)[min(b, attention_bias.shape[0] - 1),

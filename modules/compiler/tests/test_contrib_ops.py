@@ -1,0 +1,42 @@
+"""onnxruntime's contrib operators (domain com.microsoft) through the compiler and engine:
+each one-node model matches onnxruntime (integer outputs exactly), and its launch is costed
+on the unit that does its work (the array for matmul-like ops, the vector unit otherwise)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from npu_compiler import Engine, compile_model
+
+import contrib_cases
+
+CASES = contrib_cases.cases()
+
+
+def reference(case):
+    model = case.model()
+    session = ort.InferenceSession(model.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    return model, session.run(None, case.feeds)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.op}-{c.id}" if c.id else c.op
+                                             for c in CASES])
+def test_matches_onnxruntime_and_is_costed_on_its_unit(case):
+    model, expected = reference(case)
+    plan = compile_model(model, "npu-dc")
+    outputs, profile = Engine(plan).run(case.feeds)
+    for index, want in enumerate(expected):
+        got = outputs[f"out{index}"]
+        assert got.shape == want.shape, f"output {index}"
+        assert got.dtype == want.dtype, f"output {index}"
+        if case.exact or not np.issubdtype(want.dtype, np.floating):
+            np.testing.assert_array_equal(got, want, err_msg=f"output {index}")
+        else:
+            np.testing.assert_allclose(got, want, atol=case.atol, rtol=case.rtol,
+                                       err_msg=f"output {index}")
+    ops = [op for op in profile["ops"] if op["op_type"] == f"com.microsoft.{case.op}"]
+    assert len(ops) == 1 and ops[0]["cycles"] > 0
+    assert ops[0]["unit"] == case.unit
