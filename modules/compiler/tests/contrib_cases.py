@@ -283,8 +283,10 @@ def _quant_cases():
         Case("MatMulNBits", [(f32(3, 64), FEED)] + _nbits(16, 64, 8, 32, zero_points=True),
              {"K": 64, "N": 16, "bits": 8, "block_size": 32}, unit="array", atol=1e-4,
              id="8bit"),
+        # onnxruntime quantizes X and each step's hidden state as DynamicQuantizeLinear
+        # does (so does the kernel), but its rounding of the gates differs: within 1e-2.
         Case("DynamicQuantizeLSTM", lstm, {"hidden_size": 6}, outputs=3, unit="array",
-             atol=2e-2, id="forward"),
+             atol=1e-2, id="forward"),
     ]
 
 

@@ -137,7 +137,8 @@ def custom_shapes(graph: Graph) -> int:
     done = 0
     for node in graph.nodes:
         outputs = [o for o in node.outputs if o]
-        if not node.domain or all(graph.value(o).shape is not None for o in outputs):
+        if not (node.domain or _unknown_to_onnx(node.op_type, graph.opset)) or all(
+                graph.value(o).shape is not None for o in outputs):
             continue
         inputs = [graph.value(name) if name else None for name in node.inputs]
         if any(value is not None and value.shape is None for value in inputs):
@@ -155,6 +156,16 @@ def custom_shapes(graph: Graph) -> int:
                 value.dtype = value.dtype or dtype
         done += 1
     return done
+
+
+def _unknown_to_onnx(op_type: str, opset: int) -> bool:
+    """Whether onnx has no schema for `op_type` at `opset`: onnxruntime's optimizer writes
+    LayerNormalization (its own, in the default domain) into opset-13 models."""
+    try:
+        onnx.defs.get_schema(op_type, opset)
+    except onnx.defs.SchemaError:
+        return True
+    return False
 
 
 def _onnx_shapes(graph: Graph) -> None:

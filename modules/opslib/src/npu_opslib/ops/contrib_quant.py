@@ -12,7 +12,7 @@ import numpy as np
 
 from npu_opslib import costs
 from npu_opslib.errors import KernelError
-from npu_opslib.kernel import register_kernel
+from npu_opslib.kernel import KernelKey, register_kernel
 from npu_opslib.ops.contrib import ContribKernel, ms
 from npu_opslib.ops.matrix import MatMul, matmul_shape
 from npu_opslib.ops.quant import (DynamicQuantizeLinear, MatMulInteger, _int8_precision,
@@ -345,3 +345,47 @@ class MatMulNBits(MatMul, ContribKernel):
     def cost(self, sku, key, config, attrs):
         _, M, N, K = self._bmnk(key, attrs)
         return costs.gemm(sku, key.precision, M, N, K, config=config)
+
+
+@register_kernel
+class QGemm(IntegerMatMul):
+    """Gemm of quantized A and B (transA, transB): the int32 accumulator of the centred
+    operands plus C (int32, at scale alpha * sa * sb), times alpha * sa * sb; requantized to
+    y_scale and y_zero_point when given, float otherwise."""
+
+    op_type = ms("QGemm")
+
+    def _run(self, a, a_scale, a_zero_point, b, b_scale, b_zero_point, c=None, y_scale=None,
+             y_zero_point=None, *, alpha=1.0, transA=0, transB=0):
+        a = a.T if transA else a
+        b = b.T if transB else b
+        accumulator = MatMulInteger._run(self, a, b, a_zero_point, b_zero_point)[0]
+        if c is not None:
+            accumulator = accumulator + np.asarray(c, np.int32)
+        scale = F32(alpha) * F32(a_scale) * np.asarray(b_scale, F32).reshape(-1)
+        y = accumulator.astype(F32) * (scale if scale.size > 1 else scale.reshape(()))
+        if y_scale is None:
+            return (y.astype(F32),)
+        zero = _zero(y_zero_point, a)
+        return (_saturate(y / F32(y_scale) + F32(zero), zero.dtype),)
+
+    def _operands(self, key, attrs):
+        a, b = key.shapes[0], key.shapes[3]
+        a = a[::-1] if attrs.get("transA") else a
+        b = b[::-1] if attrs.get("transB") else b
+        return type(key)(key.op_type, (a, b), key.precision, key.layout)
+
+    def infer_outputs(self, inputs, attrs):
+        shape = self.output_shapes(KernelKey(self.op_type, tuple(
+            i.shape for i in inputs[:4])), attrs)[0]
+        quantized = len(inputs) > 8 and inputs[8] is not None
+        return [(shape, inputs[8].dtype if quantized else "float32")]
+
+    def output_shapes(self, key, attrs):
+        return MatMul.output_shapes(self, self._operands(key, attrs), attrs)
+
+    def configs(self, key, attrs):
+        return MatMul.configs(self, self._operands(key, attrs), attrs)
+
+    def cost(self, sku, key, config, attrs):
+        return IntegerMatMul.cost(self, sku, self._operands(key, attrs), config, attrs)
