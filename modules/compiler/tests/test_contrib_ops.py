@@ -40,3 +40,14 @@ def test_matches_onnxruntime_and_is_costed_on_its_unit(case):
     ops = [op for op in profile["ops"] if op["op_type"] == f"com.microsoft.{case.op}"]
     assert len(ops) == 1 and ops[0]["cycles"] > 0
     assert ops[0]["unit"] == case.unit
+
+
+def test_a_contrib_op_opslib_lacks_is_named_with_its_domain():
+    # com.microsoft has no Relu: ONNX's Relu kernel must not stand in for it.
+    from npu_compiler.errors import UnsupportedOperator
+
+    x = contrib_cases.f32(2, 3)
+    case = contrib_cases.Case("Relu", [(x, contrib_cases.FEED)])
+    with pytest.raises(UnsupportedOperator, match=r"com\.microsoft\.Relu") as info:
+        compile_model(case.model(), "npu-dc")
+    assert "\n" not in str(info.value)
