@@ -51,3 +51,27 @@ def test_a_contrib_op_opslib_lacks_is_named_with_its_domain():
     with pytest.raises(UnsupportedOperator, match=r"com\.microsoft\.Relu") as info:
         compile_model(case.model(), "npu-dc")
     assert "\n" not in str(info.value)
+
+
+BAD = [
+    (contrib_cases.Case("Attention", [(contrib_cases.f32(1, 4, 8), contrib_cases.FEED),
+                                      (contrib_cases.f32(8, 24), contrib_cases.CONST)]),
+     r"com\.microsoft\.Attention node 'node': attribute 'num_heads' is required"),
+    (contrib_cases.Case("GroupQueryAttention",
+                        [(contrib_cases.f32(1, 2, 64), contrib_cases.FEED)],
+                        {"num_heads": 4, "kv_num_heads": 2}),
+     r"input 5 \(seqlens_k\) is required"),
+    (contrib_cases.Case("MatMulNBits", [(contrib_cases.f32(3, 64), contrib_cases.FEED)]
+                        + contrib_cases._nbits(16, 64, 4, 16),
+                        {"K": 64, "N": 16, "bits": 4, "block_size": 32}),
+     r"do not fit K=64, N=16: expected A \[\.\.\., 64\] and B \[16, 2, 16\]"),
+]
+
+
+@pytest.mark.parametrize("case,message", BAD, ids=["no-num_heads", "no-seqlens", "bad-blocks"])
+def test_a_malformed_contrib_node_is_a_one_line_compile_error(case, message):
+    from npu_compiler.errors import CompileError
+
+    with pytest.raises(CompileError, match=message) as info:
+        compile_model(case.model(), "npu-dc")
+    assert "\n" not in str(info.value)

@@ -148,7 +148,8 @@ def custom_shapes(graph: Graph) -> int:
         try:
             inferred = npu_opslib.get_kernel(node.op_type)().infer_outputs(infos, node.attrs)
         except npu_opslib.OpslibError as exc:
-            raise CompileError(f"{node.describe()}: {exc}") from None
+            message = str(exc).removeprefix(f"{node.op_type}: ")
+            raise CompileError(f"{node.describe()}: {message}") from None
         for name, (shape, dtype) in zip(node.outputs, inferred):
             if name:
                 value = graph.value(name)

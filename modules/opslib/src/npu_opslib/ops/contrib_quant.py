@@ -88,7 +88,7 @@ class MatMulInteger16(IntegerMatMul):
     def _run(self, a, b):
         return MatMulInteger._run(self, a, b)
 
-    def infer_outputs(self, inputs, attrs):
+    def _infer(self, inputs, attrs):
         return [(matmul_shape(inputs[0].shape, inputs[1].shape), "int32")]
 
 
@@ -212,7 +212,7 @@ class QLinearConcat(QLinearElementwise):
             parts.append(_table_lookup(x, table, low))
         return (np.concatenate(parts, axis=int(axis)),)
 
-    def infer_outputs(self, inputs, attrs):
+    def _infer(self, inputs, attrs):
         shapes = [i.shape for i in inputs[2::3]]
         axis = int(attrs["axis"]) % len(shapes[0])
         shape = list(shapes[0])
@@ -247,6 +247,7 @@ class DynamicQuantizeLSTM(LSTM, ContribKernel):
 
     op_type = ms("DynamicQuantizeLSTM")
     precisions = ("fp32",)
+    required_inputs = (8, 10)  # W_scale, R_scale
 
     def _run(self, x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None,
              p=None, w_scale=None, w_zero_point=None, r_scale=None, r_zero_point=None,
@@ -328,6 +329,19 @@ class MatMulNBits(MatMul, ContribKernel):
     def _run_into(self, out, *inputs, **attrs):
         return self._run(*inputs, **attrs)
 
+    def _infer(self, inputs, attrs):
+        bits, k, n, block = (int(attrs.get(name, 4)) for name in ("bits", "K", "N",
+                                                                    "block_size"))
+        blob = (n, -(-k // block), block * bits // 8) if bits in (2, 4, 8) else None
+        if blob is None or block < 16 or block & (block - 1):
+            raise KernelError(f"{self.op_type}: bits={bits}, block_size={block}: expected "
+                              "bits 2, 4 or 8 and a power-of-two block_size >= 16")
+        if tuple(inputs[1].shape) != blob or tuple(inputs[0].shape[-1:]) != (k,):
+            raise KernelError(f"{self.op_type}: A {list(inputs[0].shape)} and B "
+                              f"{list(inputs[1].shape)} do not fit K={k}, N={n}: expected "
+                              f"A [..., {k}] and B {list(blob)}")
+        return ContribKernel._infer(self, inputs, attrs)
+
     def output_shapes(self, key, attrs):
         return [tuple(key.shapes[0][:-1]) + (int(attrs["N"]),)]
 
@@ -375,7 +389,7 @@ class QGemm(IntegerMatMul):
         b = b[::-1] if attrs.get("transB") else b
         return type(key)(key.op_type, (a, b), key.precision, key.layout)
 
-    def infer_outputs(self, inputs, attrs):
+    def _infer(self, inputs, attrs):
         shape = self.output_shapes(KernelKey(self.op_type, tuple(
             i.shape for i in inputs[:4])), attrs)[0]
         quantized = len(inputs) > 8 and inputs[8] is not None

@@ -99,8 +99,9 @@ class EmbedLayerNormalization(ContribKernel):
 
     op_type = ms("EmbedLayerNormalization")
     ops_per_element = 8
+    required_inputs = (2, 3, 5, 6)  # the word and position tables, gamma, beta
 
-    def _run(self, input_ids, segment_ids, word_embedding, position_embedding,
+    def _run(self, input_ids, segment_ids=None, word_embedding=None, position_embedding=None,
              segment_embedding=None, gamma=None, beta=None, mask=None, position_ids=None,
              epsilon=1e-12, mask_index_type=1):
         batch, seq = input_ids.shape
@@ -117,7 +118,7 @@ class EmbedLayerNormalization(ContribKernel):
             mask_index = (np.asarray(mask) != 0).sum(axis=1).astype(np.int32)
         return y, mask_index, total.astype(word_embedding.dtype)
 
-    def infer_outputs(self, inputs, attrs):
+    def _infer(self, inputs, attrs):
         batch, seq = inputs[0].shape
         hidden = inputs[2].shape[1]
         dtype = inputs[2].dtype
@@ -204,7 +205,7 @@ class Attention(ContribKernel):
         sizes = attrs.get("qkv_hidden_sizes")
         return list(sizes) if sizes else [weights[1] // 3] * 3
 
-    def infer_outputs(self, inputs, attrs):
+    def _infer(self, inputs, attrs):
         batch, seq, _ = inputs[0].shape
         q_size, _, v_size = self._sizes(inputs[1].shape, attrs)
         heads = int(attrs["num_heads"])
@@ -219,7 +220,7 @@ class Attention(ContribKernel):
         infos = [None] * 5
         infos[0], infos[1] = _Info(x), _Info(w)
         infos[4] = _Info(past) if past else None
-        return [s for s, _ in self.infer_outputs(infos, attrs)]
+        return [s for s, _ in self._infer(infos, attrs)]
 
     def cost(self, sku, key, config, attrs):
         x, w = key.shapes[:2]
@@ -287,7 +288,7 @@ class MultiHeadAttention(ContribKernel):
         dtype = query.dtype
         return _merge_heads(y).astype(dtype), k.astype(dtype), v.astype(dtype)
 
-    def infer_outputs(self, inputs, attrs):
+    def _infer(self, inputs, attrs):
         heads = int(attrs["num_heads"])
         query, key, value = (shape_of(inputs, i) for i in range(3))
         dtype = inputs[0].dtype
@@ -313,7 +314,7 @@ class MultiHeadAttention(ContribKernel):
         pasts = [s for s in shapes[3:] if len(s) == 4 and len(shapes[1]) == 3]
         if len(pasts) >= 2:
             infos[6] = _Info(pasts[-2])
-        return [s for s, _ in self.infer_outputs(infos, attrs)]
+        return [s for s, _ in self._infer(infos, attrs)]
 
     def cost(self, sku, key, config, attrs):
         out, present_key, present_value = self.output_shapes(key, attrs)
@@ -370,6 +371,7 @@ class GroupQueryAttention(ContribKernel):
 
     op_type = ms("GroupQueryAttention")
     unit = "array"
+    required_inputs = (5, 6)  # seqlens_k, total_sequence_length
 
     def _run(self, query, key=None, value=None, past_key=None, past_value=None,
              seqlens_k=None, total_sequence_length=None, cos_cache=None, sin_cache=None,
@@ -429,7 +431,7 @@ class GroupQueryAttention(ContribKernel):
         capacity = max(past[2] if past else 0, total)
         return batch, seq, heads, kv_heads, head, capacity
 
-    def infer_outputs(self, inputs, attrs):
+    def _infer(self, inputs, attrs):
         total = value_of(inputs, 6)
         total = None if total is None else int(np.asarray(total).reshape(-1)[0])
         batch, seq, heads, kv_heads, head, capacity = self._geometry(
@@ -443,7 +445,7 @@ class GroupQueryAttention(ContribKernel):
         shapes = key.shapes
         keyed = len(shapes) > 1 and len(shapes[1]) == 3
         past = next((s for s in shapes[1:] if len(s) == 4), None)
-        return [s for s, _ in self.infer_outputs(
+        return [s for s, _ in self._infer(
             [_Info(shapes[0]), _Info(shapes[1]) if keyed else None, None,
              _Info(past) if past else None], attrs)]
 
