@@ -111,6 +111,9 @@ def _norm_cases():
              outputs=4, atol=1e-4, id="bias-sum"),
         Case("SkipLayerNormalization", [(x, FEED), (skip, FEED), (gamma, CONST)],
              atol=1e-4, id="gamma-only"),
+        Case("SkipSimplifiedLayerNormalization", [(x, FEED), (skip, FEED), (gamma, CONST),
+                                                  (bias, CONST)], {"epsilon": 1e-5},
+             atol=1e-4, id="bias"),
         Case("EmbedLayerNormalization", [(ids, FEED), (segments, FEED)] + tables +
              [(mask, FEED)], {"epsilon": 1e-12}, outputs=3, atol=1e-4, id="mask"),
         Case("EmbedLayerNormalization", [(ids, FEED), None] + tables[:2] + [None] +
@@ -196,6 +199,12 @@ def _gqa_cases():
 
     return [
         case(5, 0, [4], 5, {}, id="prefill"),
+        Case("GroupQueryAttention", [(f32(1, 3, 128), FEED), None, None,
+                                     (f32(1, 2, 4, 16, seed=3), FEED),
+                                     (f32(1, 2, 4, 16, seed=4), FEED),
+                                     (np.array([6], np.int32), FEED),
+                                     (np.array(7, np.int32), CONST)], kw, outputs=3,
+             unit="array", atol=1e-4, id="packed-qkv-chunk"),
         case(6, 0, [5, 5], 6, {"do_rotary": 1}, rotary=True, id="prefill-rotary"),
         case(1, 6, [4, 5], 6, {}, id="decode-shared-buffer"),
         case(1, 6, [6, 6], 7, {"do_rotary": 1, "rotary_interleaved": 1}, rotary=True,

@@ -15,7 +15,7 @@ from npu_opslib.errors import KernelError
 from npu_opslib.kernel import KernelKey, register_kernel
 from npu_opslib.ops.attention import _heads, _masked_softmax
 from npu_opslib.ops.contrib import ContribKernel, ms, shape_of, value_of
-from npu_opslib.ops.norm import LayerNormalization
+from npu_opslib.ops.norm import LayerNormalization, RMSNormalization
 
 MASK_FILTER_VALUE = -10000.0
 
@@ -84,6 +84,27 @@ class SkipLayerNormalization(ContribKernel):
         total = x + skip if bias is None else x + skip + bias
         y, mean, inv_std = LayerNormalization._run(self, total, gamma, beta, -1, epsilon)
         return y, mean, inv_std, total.astype(x.dtype)
+
+    def output_shapes(self, key, attrs):
+        x = key.shapes[0]
+        stat = tuple(x[:-1]) + (1,)
+        return [x, stat, stat, x]
+
+
+@register_kernel
+class SkipSimplifiedLayerNormalization(ContribKernel):
+    """RMSNormalization(input + skip + bias) over the last axis (LLM exports); outputs the
+    normalized value, the inverse RMS and the sum."""
+
+    op_type = ms("SkipSimplifiedLayerNormalization")
+    ops_per_element = 6
+
+    def _run(self, x, skip, gamma, bias=None, epsilon=1e-12):
+        total = x + skip if bias is None else x + skip + bias
+        y = RMSNormalization._run(self, total, gamma, -1, epsilon)[0]
+        inv_rms = 1.0 / np.sqrt(np.square(total.astype(np.float64)).mean(
+            axis=-1, keepdims=True) + epsilon)
+        return y, np.zeros(inv_rms.shape, x.dtype), inv_rms.astype(x.dtype), total.astype(x.dtype)
 
     def output_shapes(self, key, attrs):
         x = key.shapes[0]
