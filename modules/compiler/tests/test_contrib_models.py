@@ -2,7 +2,9 @@
 --json --inputs`, matching onnxruntime: static QOperator quantization (QLinearAdd, QLinearMul,
 QLinearSigmoid, QLinearConcat, QLinearGlobalAveragePool, QGemm; exact), dynamic quantization
 of an LSTM (DynamicQuantizeLSTM) and the graphs onnxruntime saves after its own fusions
-(DynamicQuantizeMatMul, FusedConv, QuickGelu, Gelu, FusedMatMul)."""
+(DynamicQuantizeMatMul, FusedConv, QuickGelu, Gelu, FusedMatMul); and a decoder layer as
+onnxruntime-genai writes LLMs (4-bit MatMulNBits, GroupQueryAttention with rotary and a KV
+cache, SimplifiedLayerNormalization), in prefill and decode."""
 
 from __future__ import annotations
 
@@ -127,6 +129,109 @@ MODELS = [
     ("cnn-fused", cnn, ort_fused, 1e-5, {"FusedConv", "QuickGelu"}),
     ("ffn-fused", ffn, ort_fused, 1e-5, {"Gelu", "FusedMatMul"}),
 ]
+
+
+def _nbits(prefix, k, n, block=32):
+    blocks = k // block
+    values = RNG.integers(0, 16, (n, blocks * block)).astype(np.uint8)
+    packed = (values[:, 0::2] | (values[:, 1::2] << 4)).reshape(n, blocks, block // 2)
+    scales = (RNG.random(n * blocks) * 0.02 + 0.005).astype(np.float32)
+    return [numpy_helper.from_array(packed.astype(np.uint8), f"{prefix}_q"),
+            numpy_helper.from_array(scales, f"{prefix}_s")]
+
+
+def _matmul_4bit(prefix, x, out, k, n):
+    return helper.make_node("MatMulNBits", [x, f"{prefix}_q", f"{prefix}_s"], [out],
+                            domain="com.microsoft", K=k, N=n, bits=4, block_size=32)
+
+
+VOCAB, HIDDEN, HEADS, KV_HEADS, HEAD, FFN = 64, 64, 4, 2, 16, 96
+
+
+def llm_layer(batch, seq, past) -> onnx.ModelProto:
+    """Embedding, RMS norm, 4-bit Q/K/V, GroupQueryAttention (rotary, KV cache; seqlens_k and
+    total_sequence_length computed from attention_mask as onnxruntime-genai does), 4-bit
+    output projection, SkipSimplifiedLayerNormalization, SiLU-gated 4-bit MLP, 4-bit head."""
+    half = HEAD // 2
+    angles = np.arange(128)[:, None] * (1.0 / 10000 ** (np.arange(half) / half))[None]
+    inits = [weight("embed", VOCAB, HIDDEN, scale=1.0), weight("ln1", HIDDEN, scale=1.0),
+             weight("ln2", HIDDEN, scale=1.0),
+             numpy_helper.from_array(np.cos(angles).astype(np.float32), "cos"),
+             numpy_helper.from_array(np.sin(angles).astype(np.float32), "sin"),
+             numpy_helper.from_array(np.array([1], np.int64), "one"),
+             numpy_helper.from_array(np.array(1, np.int32), "one32")]
+    shapes = {"q": (HIDDEN, HEADS * HEAD), "k": (HIDDEN, KV_HEADS * HEAD),
+              "v": (HIDDEN, KV_HEADS * HEAD), "o": (HEADS * HEAD, HIDDEN), "up": (HIDDEN, FFN),
+              "gate": (HIDDEN, FFN), "down": (FFN, HIDDEN), "lm": (HIDDEN, VOCAB)}
+    for prefix, (k, n) in shapes.items():
+        inits += _nbits(prefix, k, n)
+    ms = "com.microsoft"
+    nodes = [
+        helper.make_node("Gather", ["embed", "input_ids"], ["x"]),
+        helper.make_node("SimplifiedLayerNormalization", ["x", "ln1"], ["n1"], epsilon=1e-5),
+        *(_matmul_4bit(p, "n1", p, *shapes[p]) for p in "qkv"),
+        helper.make_node("ReduceSum", ["attention_mask", "one"], ["lens"], keepdims=0),
+        helper.make_node("Cast", ["lens"], ["lens32"], to=TensorProto.INT32),
+        helper.make_node("Sub", ["lens32", "one32"], ["seqlens_k"]),
+        helper.make_node("Shape", ["attention_mask"], ["mask_shape"]),
+        helper.make_node("Gather", ["mask_shape", "one"], ["total"], axis=0),
+        helper.make_node("Squeeze", ["total"], ["total_scalar"]),
+        helper.make_node("Cast", ["total_scalar"], ["total32"], to=TensorProto.INT32),
+        helper.make_node("GroupQueryAttention", ["q", "k", "v", "past_key", "past_value",
+                                                 "seqlens_k", "total32", "cos", "sin"],
+                         ["attn", "present_key", "present_value"], domain=ms,
+                         num_heads=HEADS, kv_num_heads=KV_HEADS, do_rotary=1),
+        _matmul_4bit("o", "attn", "o", *shapes["o"]),
+        helper.make_node("SkipSimplifiedLayerNormalization", ["o", "x", "ln2"],
+                         ["n2", "", "", "residual"], domain=ms, epsilon=1e-5),
+        _matmul_4bit("up", "n2", "up", *shapes["up"]),
+        _matmul_4bit("gate", "n2", "gate", *shapes["gate"]),
+        helper.make_node("Sigmoid", ["gate"], ["sg"]),
+        helper.make_node("Mul", ["gate", "sg"], ["silu"]),
+        helper.make_node("Mul", ["silu", "up"], ["h"]),
+        _matmul_4bit("down", "h", "down", *shapes["down"]),
+        helper.make_node("Add", ["down", "residual"], ["y"]),
+        _matmul_4bit("lm", "y", "out", *shapes["lm"])]
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [batch, seq]),
+              helper.make_tensor_value_info("attention_mask", TensorProto.INT64,
+                                            [batch, past + seq])]
+    inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, [batch, KV_HEADS, past, HEAD])
+               for n in ("past_key", "past_value")]
+    outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+               for n in ("out", "present_key", "present_value")]
+    graph = helper.make_graph(nodes, "llm_layer", inputs, outputs, inits)
+    return helper.make_model(graph, ir_version=9, opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid(ms, 1)])
+
+
+@pytest.mark.parametrize("batch,seq,past", [(1, 7, 0), (1, 1, 7), (2, 1, 5)],
+                         ids=["prefill", "decode", "decode-batch2"])
+def test_llm_layer_prefill_and_decode_match_onnxruntime_through_the_cli(tmp_path, batch, seq,
+                                                                        past):
+    RNG.bit_generator.state = np.random.default_rng(1).bit_generator.state
+    model = tmp_path / "llm.onnx"
+    onnx.save(llm_layer(batch, seq, past), model)
+    feeds = {"input_ids": RNG.integers(0, VOCAB, (batch, seq)).astype(np.int64),
+             "attention_mask": np.ones((batch, past + seq), np.int64),
+             "past_key": RNG.standard_normal((batch, KV_HEADS, past, HEAD)).astype(np.float32),
+             "past_value": RNG.standard_normal((batch, KV_HEADS, past, HEAD)).astype(
+                 np.float32)}
+    np.savez(tmp_path / "inputs.npz", **feeds)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # its own shape inference guesses present's length
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    expected = dict(zip(["out", "present_key", "present_value"], session.run(None, feeds)))
+    result = subprocess.run(
+        [sys.executable, "-m", "npu_compiler", "run", str(model), "--sku", "npu-dc", "--json",
+         "--no-cache", "--inputs", str(tmp_path / "inputs.npz"),
+         "--save-outputs", str(tmp_path / "outputs.npz")],
+        capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    outputs = np.load(tmp_path / "outputs.npz")
+    for name, want in expected.items():
+        np.testing.assert_allclose(outputs[name], want, atol=1e-5, rtol=1e-5, err_msg=name)
+    ops = Counter(op["op_type"] for op in json.loads(result.stdout)["simulated"]["ops"])
+    assert ops["com.microsoft.MatMulNBits"] == 8 and ops["com.microsoft.GroupQueryAttention"] == 1
 
 
 @pytest.mark.parametrize("name,build,transform,atol,contrib", MODELS,

@@ -92,6 +92,28 @@ class SkipLayerNormalization(ContribKernel):
 
 
 @register_kernel
+class SimplifiedLayerNormalization(ContribKernel):
+    """RMS normalization as onnxruntime registers it in ONNX's own domain (LLM exports of
+    onnxruntime-genai write it next to the com.microsoft ops): RMSNormalization's maths,
+    with the inverse RMS as a second output."""
+
+    op_type = "SimplifiedLayerNormalization"
+    ops_per_element = 5
+
+    def _run(self, x, scale, axis=-1, epsilon=1e-5, stash_type=1):
+        y = RMSNormalization._run(self, x, scale, axis, epsilon)[0]
+        axes = tuple(range(int(axis) % x.ndim, x.ndim))
+        inv_rms = 1.0 / np.sqrt(np.square(x.astype(np.float64)).mean(
+            axis=axes, keepdims=True) + epsilon)
+        return y, inv_rms.astype(np.float32)
+
+    def output_shapes(self, key, attrs):
+        x = key.shapes[0]
+        axis = int(attrs.get("axis", -1)) % len(x)
+        return [x, tuple(x[:axis]) + (1,) * (len(x) - axis)]
+
+
+@register_kernel
 class SkipSimplifiedLayerNormalization(ContribKernel):
     """RMSNormalization(input + skip + bias) over the last axis (LLM exports); outputs the
     normalized value, the inverse RMS and the sum."""
