@@ -260,3 +260,33 @@ def test_tool_written_model_matches_onnxruntime_through_the_cli(tmp_path, name, 
     ran = {op["op_type"].removeprefix("com.microsoft.") for op in profile
            if op["op_type"].startswith("com.microsoft.") and op["cycles"] > 0}
     assert contrib <= ran
+
+
+def test_a_transformer_optimized_by_onnxruntime_matches_it_through_the_cli(tmp_path):
+    """onnxruntime.transformers' optimizer on an exported-style encoder writes Attention,
+    SkipLayerNormalization and FastGelu (the tanh GELU it substitutes when asked)."""
+    from compiler_models import tiny_transformer, token_feeds
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    onnx.save(tiny_transformer(layers=2, causal=False), tmp_path / "float.onnx")
+    options = FusionOptions("bert")
+    options.enable_gelu_approximation = True
+    optimized = optimize_model(str(tmp_path / "float.onnx"), model_type="bert", num_heads=4,
+                               hidden_size=32, opt_level=0, optimization_options=options)
+    model = tmp_path / "optimized.onnx"
+    optimized.save_model_to_file(str(model))
+    contrib = {n.op_type for n in onnx.load(model).graph.node if n.domain == "com.microsoft"}
+    assert {"Attention", "SkipLayerNormalization", "FastGelu"} <= contrib
+    feeds = token_feeds(batch=2)
+    np.savez(tmp_path / "inputs.npz", **feeds)
+    expected = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(
+        ["y"], feeds)[0]
+    result = subprocess.run(
+        [sys.executable, "-m", "npu_compiler", "run", str(model), "--sku", "npu-dc", "--json",
+         "--no-cache", "--batch", "2", "--inputs", str(tmp_path / "inputs.npz"),
+         "--save-outputs", str(tmp_path / "outputs.npz")],
+        capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "outputs.npz")["y"], expected, atol=1e-5,
+                               rtol=1e-5)

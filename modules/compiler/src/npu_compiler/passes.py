@@ -3,6 +3,7 @@ run as a list. Each one says what it did through `graph.note`, which the pass lo
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -94,7 +95,8 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
         op_type = node.op_type.removeprefix(f"{node.domain}.") if node.domain else node.op_type
         nodes.append(helper.make_node(op_type, node.inputs, node.outputs, name=node.name,
                                       domain=node.domain or None, **attrs))
-    custom = [node for node in graph.nodes if node.domain]
+    custom = [node for node in graph.nodes
+              if node.domain or _unknown_to_onnx(node.op_type, graph.opset)]
     # onnx knows nothing of custom operators: what their kernels said of their outputs
     # (custom_shapes) is stated, for the values downstream.
     value_info = [info(o) for node in custom for o in node.outputs
@@ -109,7 +111,7 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
                                    [info(n) for n in graph.outputs], initializers,
                                    value_info=value_info)
     opsets = [helper.make_opsetid("", graph.opset)]
-    opsets += [helper.make_opsetid(d, 1) for d in sorted({n.domain for n in custom})]
+    opsets += [helper.make_opsetid(d, 1) for d in sorted({n.domain for n in custom} - {""})]
     return helper.make_model(onnx_graph, opset_imports=opsets)
 
 
@@ -159,6 +161,7 @@ def custom_shapes(graph: Graph) -> int:
     return done
 
 
+@functools.lru_cache(maxsize=None)
 def _unknown_to_onnx(op_type: str, opset: int) -> bool:
     """Whether onnx has no schema for `op_type` at `opset`: onnxruntime's optimizer writes
     LayerNormalization (its own, in the default domain) into opset-13 models."""
