@@ -24,6 +24,20 @@ from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantT
 RNG = np.random.default_rng(0)
 
 
+def run_cli(model, feeds, *options) -> tuple[dict, list[dict]]:
+    """`python -m npu_compiler run MODEL --sku npu-dc --json --inputs FEEDS.npz`: the outputs
+    it saved and the per-op profile it printed."""
+    inputs, outputs = model.with_suffix(".inputs.npz"), model.with_suffix(".outputs.npz")
+    np.savez(inputs, **feeds)
+    result = subprocess.run(
+        [sys.executable, "-m", "npu_compiler", "run", str(model), "--sku", "npu-dc", "--json",
+         "--no-cache", "--inputs", str(inputs), "--save-outputs", str(outputs), *options],
+        capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    with np.load(outputs) as saved:
+        return dict(saved), json.loads(result.stdout)["simulated"]["ops"]
+
+
 def weight(name, *shape, scale=0.3):
     return numpy_helper.from_array((RNG.standard_normal(shape) * scale).astype(np.float32),
                                    name)
@@ -216,21 +230,14 @@ def test_llm_layer_prefill_and_decode_match_onnxruntime_through_the_cli(tmp_path
              "past_key": RNG.standard_normal((batch, KV_HEADS, past, HEAD)).astype(np.float32),
              "past_value": RNG.standard_normal((batch, KV_HEADS, past, HEAD)).astype(
                  np.float32)}
-    np.savez(tmp_path / "inputs.npz", **feeds)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # its own shape inference guesses present's length
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     expected = dict(zip(["out", "present_key", "present_value"], session.run(None, feeds)))
-    result = subprocess.run(
-        [sys.executable, "-m", "npu_compiler", "run", str(model), "--sku", "npu-dc", "--json",
-         "--no-cache", "--inputs", str(tmp_path / "inputs.npz"),
-         "--save-outputs", str(tmp_path / "outputs.npz")],
-        capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    outputs = np.load(tmp_path / "outputs.npz")
+    outputs, profile = run_cli(model, feeds)
     for name, want in expected.items():
         np.testing.assert_allclose(outputs[name], want, atol=1e-5, rtol=1e-5, err_msg=name)
-    ops = Counter(op["op_type"] for op in json.loads(result.stdout)["simulated"]["ops"])
+    ops = Counter(op["op_type"] for op in profile)
     assert ops["com.microsoft.MatMulNBits"] == 8 and ops["com.microsoft.GroupQueryAttention"] == 1
 
 
@@ -246,17 +253,9 @@ def test_tool_written_model_matches_onnxruntime_through_the_cli(tmp_path, name, 
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     feeds = {i.name: RNG.standard_normal(i.shape).astype(np.float32)
              for i in session.get_inputs()}
-    np.savez(tmp_path / "inputs.npz", **feeds)
     expected = session.run(["out"], feeds)[0]
-    result = subprocess.run(
-        [sys.executable, "-m", "npu_compiler", "run", str(model), "--sku", "npu-dc", "--json",
-         "--no-cache", "--inputs", str(tmp_path / "inputs.npz"),
-         "--save-outputs", str(tmp_path / "outputs.npz")],
-        capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    np.testing.assert_allclose(np.load(tmp_path / "outputs.npz")["out"], expected, atol=atol,
-                               rtol=atol)
-    profile = json.loads(result.stdout)["simulated"]["ops"]
+    outputs, profile = run_cli(model, feeds)
+    np.testing.assert_allclose(outputs["out"], expected, atol=atol, rtol=atol)
     ran = {op["op_type"].removeprefix("com.microsoft.") for op in profile
            if op["op_type"].startswith("com.microsoft.") and op["cycles"] > 0}
     assert contrib <= ran
@@ -279,14 +278,7 @@ def test_a_transformer_optimized_by_onnxruntime_matches_it_through_the_cli(tmp_p
     contrib = {n.op_type for n in onnx.load(model).graph.node if n.domain == "com.microsoft"}
     assert {"Attention", "SkipLayerNormalization", "FastGelu"} <= contrib
     feeds = token_feeds(batch=2)
-    np.savez(tmp_path / "inputs.npz", **feeds)
     expected = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(
         ["y"], feeds)[0]
-    result = subprocess.run(
-        [sys.executable, "-m", "npu_compiler", "run", str(model), "--sku", "npu-dc", "--json",
-         "--no-cache", "--batch", "2", "--inputs", str(tmp_path / "inputs.npz"),
-         "--save-outputs", str(tmp_path / "outputs.npz")],
-        capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    np.testing.assert_allclose(np.load(tmp_path / "outputs.npz")["y"], expected, atol=1e-5,
-                               rtol=1e-5)
+    outputs, _ = run_cli(model, feeds, "--batch", "2")
+    np.testing.assert_allclose(outputs["y"], expected, atol=1e-5, rtol=1e-5)

@@ -57,9 +57,7 @@ class IntegerMatMul(MatMul, ContribKernel):
         return self._run(*inputs, **attrs)
 
     def cost(self, sku, key, config, attrs):
-        batch, M, N, K = self._bmnk(key)
-        return costs.gemm(sku, _int8_precision(sku, key.precision), M, N, K, batch=batch,
-                          config=config)
+        return MatMulInteger.cost(self, sku, key, config, attrs)
 
 
 @register_kernel
