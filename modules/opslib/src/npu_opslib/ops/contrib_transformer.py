@@ -12,7 +12,7 @@ import numpy as np
 
 from npu_opslib import costs
 from npu_opslib.errors import KernelError
-from npu_opslib.kernel import KernelKey, register_kernel
+from npu_opslib.kernel import register_kernel
 from npu_opslib.ops.attention import _heads, _masked_softmax
 from npu_opslib.ops.contrib import ContribKernel, ms, shape_of, value_of
 from npu_opslib.ops.norm import LayerNormalization, RMSNormalization
