@@ -298,10 +298,24 @@ def _quant_cases():
         Case("MatMulNBits", [(f32(3, 64), FEED)] + _nbits(16, 64, 8, 32, zero_points=True),
              {"K": 64, "N": 16, "bits": 8, "block_size": 32}, unit="array", atol=1e-4,
              id="8bit"),
-        # onnxruntime quantizes X and each step's hidden state as DynamicQuantizeLinear
-        # does (so does the kernel), but its rounding of the gates differs: within 1e-2.
         Case("DynamicQuantizeLSTM", lstm, {"hidden_size": 6}, outputs=3, unit="array",
-             atol=1e-2, id="forward"),
+             atol=1e-5, id="forward"),
+        Case("DynamicQuantizeLSTM", lstm[:8] + [(np.array([0.02], np.float32), CONST),
+                                                (np.array([3], np.int8), CONST),
+                                                (np.linspace(0.02, 0.04, 24).astype(
+                                                    np.float32).reshape(1, 24), CONST),
+                                                (np.zeros((1, 24), np.int8), CONST)],
+             {"hidden_size": 6, "direction": "forward"}, outputs=3, unit="array",
+             atol=1e-5, id="per-column-scales"),
+        Case("DynamicQuantizeLSTM",
+             [(f32(5, 2, 8), FEED), (ints(-128, 128, (2, 8, 24), np.int8, 4), CONST),
+              (ints(-128, 128, (2, 6, 24), np.int8, 5), CONST),
+              (f32(2, 48, seed=6, scale=0.1), CONST), (np.array([5, 3], np.int32), FEED),
+              None, None, None, (np.array([0.02, 0.03], np.float32), CONST),
+              (np.array([0, 1], np.int8), CONST), (np.array([0.03, 0.02], np.float32), CONST),
+              (np.array([-2, 0], np.int8), CONST)],
+             {"hidden_size": 6, "direction": "bidirectional"}, outputs=3, unit="array",
+             atol=1e-5, id="bidirectional-lengths"),
     ]
 
 

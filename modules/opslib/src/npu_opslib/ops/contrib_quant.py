@@ -240,8 +240,8 @@ class DynamicQuantizeLSTM(LSTM, ContribKernel):
     """ONNX's LSTM with int8/uint8 weights W [dirs, in, 4h] and R [dirs, h, 4h] (transposed
     against ONNX's), each with a per-direction or per-column scale and zero point. As
     onnxruntime runs it, X (the whole sequence, for the input projection) and the hidden
-    state (at every step, for the recurrence) are quantized dynamically to uint8, so every
-    product is an integer one; the gates are float."""
+    state (at every step and per sequence, for the recurrence) are quantized dynamically to
+    uint8, so every product is an integer one; the gates are float."""
 
     op_type = ms("DynamicQuantizeLSTM")
     precisions = ("fp32",)
@@ -258,9 +258,10 @@ class DynamicQuantizeLSTM(LSTM, ContribKernel):
 
     def step(self, xw, state, r, rb, peephole, functions, clip, hidden, options):
         h, c = state
-        h_q, h_scale, h_zero = dynamic_quantized(h)
-        return LSTM.step(self, xw, [dequantized(h_q, h_scale, h_zero), c], r, rb, peephole,
-                         functions, clip, hidden, options)
+        # Each sequence's hidden state has its own scale and zero point (onnxruntime's
+        # recurrence multiplies one batch row at a time).
+        h = np.stack([dequantized(*dynamic_quantized(row)) for row in h])
+        return LSTM.step(self, xw, [h, c], r, rb, peephole, functions, clip, hidden, options)
 
     def _as_onnx(self, key):
         x, w, r = key.shapes[:3]
