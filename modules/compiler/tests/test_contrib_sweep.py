@@ -31,11 +31,12 @@ def check(case: Case):
 @SWEEP
 @given(bits=st.sampled_from([4, 8]), block=st.sampled_from([16, 32, 64, 128]),
        k=st.integers(16, 160), n=st.integers(1, 24), rows=st.integers(1, 5),
-       zero_points=st.booleans(), seed=st.integers(0, 99))
-def test_matmul_nbits(bits, block, k, n, rows, zero_points, seed):
+       zero_points=st.booleans(), accuracy=st.sampled_from([0, 4]), seed=st.integers(0, 99))
+def test_matmul_nbits(bits, block, k, n, rows, zero_points, accuracy, seed):
     check(Case("MatMulNBits", [(f32(rows, k, seed=seed), FEED)]
                + _nbits(n, k, bits, block, seed=seed, zero_points=zero_points),
-               {"K": k, "N": n, "bits": bits, "block_size": block}, atol=1e-4, rtol=1e-4))
+               {"K": k, "N": n, "bits": bits, "block_size": block, "accuracy_level": accuracy},
+               atol=1e-4, rtol=1e-4))
 
 
 def _rotary_cache(positions, half):

@@ -278,6 +278,30 @@ class DynamicQuantizeLSTM(LSTM, ContribKernel):
                                               key.layout), config, attrs)
 
 
+INT8_ACCURACY = 4  # MatMulNBits' accuracy_level for int8 compute
+
+
+def _int8_blocks_matmul(a, centred, scale, block):
+    """A [..., K] times the blocked weight as the array computes it at accuracy level 4: each
+    row's blocks of A quantized to int8 with their own scale (max |a| / 127), integer dot
+    products per block (exact in int32), each block's sum rescaled by both scales."""
+    K = a.shape[-1]
+    blocks = -(-K // block)
+    rows = np.zeros((int(np.prod(a.shape[:-1])), blocks * block), F32)
+    rows[:, :K] = a.reshape(-1, K)
+    rows = rows.reshape(-1, blocks, block)
+    a_scale = np.abs(rows).max(axis=-1, keepdims=True) / F32(127)
+    inverse = np.divide(F32(1), a_scale, out=np.zeros_like(a_scale), where=a_scale > 0)
+    a_q = np.rint(rows * inverse).astype(np.int64)
+    n = centred.shape[0]
+    w_q = np.zeros((n, blocks * block), np.int64)
+    w_q[:, :K] = centred
+    w_scale = scale[:, ::block]  # [N, K] per value -> [N, blocks]
+    sums = np.einsum("mbk,nbk->mnb", a_q, w_q.reshape(n, blocks, block))
+    y = (sums * a_scale.astype(np.float64).reshape(-1, 1, blocks) * w_scale[None]).sum(-1)
+    return y.reshape(a.shape[:-1] + (n,))
+
+
 def unpack_bits(packed, bits: int, count: int):
     """`count` unsigned `bits`-bit values per row from bytes packed low bits first."""
     packed = np.asarray(packed, np.uint8)
@@ -292,13 +316,17 @@ class MatMulNBits(MatMul, ContribKernel):
     """A [..., K] times B^T, B [N, K] stored in blocks of `block_size` along K with `bits`
     (2, 4 or 8) per value, low bits first: w = (q - zero) * scale per (row, block), the zero
     point 2^(bits-1) unless given (packed like B, or as floats). The weights are expanded
-    block by block in SRAM and the products accumulate on the array."""
+    block by block in SRAM and the products accumulate on the array: in float, or with
+    accuracy_level=4 as int8 x intN blocks (A quantized per block of each row, see
+    `_int8_blocks_matmul`), costed at int8."""
 
     op_type = ms("MatMulNBits")
     fusions = ("",)
     precisions = ("fp32", "fp16", "bf16")
 
-    def dequantized_weight(self, b, scales, zero_points, g_idx, K, N, bits, block_size):
+    def weight_blocks(self, b, scales, zero_points, g_idx, K, N, bits, block_size):
+        """The weight's values centred on their zero points [N, K] and the scale of each
+        value's block [N, K]."""
         if bits not in (2, 4, 8):
             raise KernelError(f"{self.op_type}: bits={bits} is not 2, 4 or 8")
         blocks = -(-K // block_size)
@@ -314,13 +342,17 @@ class MatMulNBits(MatMul, ContribKernel):
                                blocks).astype(np.float64)
         block_of = (np.arange(K) // block_size if g_idx is None
                     else np.asarray(g_idx, np.int64).reshape(-1)[:K])
-        return (q - zero[:, block_of]) * scale[:, block_of]
+        return q - zero[:, block_of], scale[:, block_of]
 
     def _run(self, a, b, scales, zero_points=None, g_idx=None, bias=None, *, K, N, bits=4,
              block_size, accuracy_level=0):
-        w = self.dequantized_weight(b, scales, zero_points, g_idx, int(K), int(N), int(bits),
-                                    int(block_size))
-        y = a.astype(np.float64) @ w.T
+        K, N, block_size = int(K), int(N), int(block_size)
+        centred, scale = self.weight_blocks(b, scales, zero_points, g_idx, K, N, int(bits),
+                                            block_size)
+        if int(accuracy_level) == INT8_ACCURACY and g_idx is None:
+            y = _int8_blocks_matmul(a, centred, scale, block_size)
+        else:
+            y = a.astype(np.float64) @ (centred * scale).T
         if bias is not None:
             y = y + np.asarray(bias, np.float64)
         return (y.astype(a.dtype),)
@@ -357,7 +389,10 @@ class MatMulNBits(MatMul, ContribKernel):
 
     def cost(self, sku, key, config, attrs):
         _, M, N, K = self._bmnk(key, attrs)
-        return costs.gemm(sku, key.precision, M, N, K, config=config)
+        precision = key.precision
+        if int(attrs.get("accuracy_level", 0)) == INT8_ACCURACY:
+            precision = _int8_precision(sku, precision)
+        return costs.gemm(sku, precision, M, N, K, config=config)
 
 
 @register_kernel
