@@ -217,6 +217,9 @@ def _gqa_cases():
              id="decode-grow-rotary-interleaved"),
         case(6, 0, [5], 6, {"local_window_size": 2}, id="prefill-window"),
         case(1, 5, [5], 6, {"softcap": 2.0, "scale": 0.5}, id="decode-softcap"),
+        case(4, 0, [3], 4, {"smooth_softmax": 1}, id="prefill-smooth-softmax"),
+        case(1, 4, [4], 5, {"smooth_softmax": 1, "local_window_size": 3},
+             id="decode-smooth-softmax-window"),
     ]
 
 

@@ -35,9 +35,10 @@ def attention_cost(sku, precision, groups, q_len, kv_len, head, v_head):
                                        bytes_written=0)
 
 
-def scaled_dot_product(q, k, v, bias, scale=None, softcap=0.0):
+def scaled_dot_product(q, k, v, bias, scale=None, softcap=0.0, smooth=False):
     """softmax(q k^T * scale + bias) v over [batch, heads, seq, head] in float64; `bias`
-    additive (-inf drops a key); KV heads repeat for grouped queries."""
+    additive (-inf drops a key); KV heads repeat for grouped queries. `smooth`: the softmax
+    has one more, zero, logit (a sink) in its denominator."""
     if q.shape[1] != k.shape[1]:
         k = np.repeat(k, q.shape[1] // k.shape[1], axis=1)
         v = np.repeat(v, q.shape[1] // v.shape[1], axis=1)
@@ -45,7 +46,12 @@ def scaled_dot_product(q, k, v, bias, scale=None, softcap=0.0):
     scores = (q.astype(np.float64) @ np.swapaxes(k.astype(np.float64), -1, -2)) * factor
     if softcap:
         scores = softcap * np.tanh(scores / softcap)
-    weights = _masked_softmax(scores + bias)
+    scores = scores + bias
+    if smooth:
+        sink = np.zeros(scores.shape[:-1] + (1,))
+        weights = _masked_softmax(np.concatenate([scores, sink], axis=-1))[..., :-1]
+    else:
+        weights = _masked_softmax(scores)
     return weights @ v.astype(np.float64)
 
 
@@ -249,6 +255,9 @@ class Attention(ContribKernel):
         return list(sizes) if sizes else [weights[1] // 3] * 3
 
     def _infer(self, inputs, attrs):
+        for unsupported in ("do_rotary", "past_present_share_buffer"):
+            if attrs.get(unsupported):
+                raise KernelError(f"{self.op_type}: {unsupported}=1 is not supported")
         batch, seq, _ = inputs[0].shape
         q_size, _, v_size = self._sizes(inputs[1].shape, attrs)
         heads = int(attrs["num_heads"])
@@ -462,7 +471,7 @@ class GroupQueryAttention(ContribKernel):
                                                          :, :, :kv_len]
             out[b] = scaled_dot_product(q[b:b + 1], present_k[b:b + 1, :, :kv_len],
                                         present_v[b:b + 1, :, :kv_len], bias, scale,
-                                        float(softcap))[0]
+                                        float(softcap), bool(smooth_softmax))[0]
         return _merge_heads(out).astype(query.dtype), present_k, present_v
 
     def _geometry(self, query, key, past, total, attrs):
@@ -475,6 +484,8 @@ class GroupQueryAttention(ContribKernel):
         return batch, seq, heads, kv_heads, head, capacity
 
     def _infer(self, inputs, attrs):
+        if shape_of(inputs, 11) is not None:
+            raise KernelError(f"{self.op_type}: input 11 (head_sink) is not supported")
         total = value_of(inputs, 6)
         total = None if total is None else int(np.asarray(total).reshape(-1)[0])
         batch, seq, heads, kv_heads, head, capacity = self._geometry(
