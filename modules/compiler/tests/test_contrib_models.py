@@ -1,6 +1,7 @@
 """Whole models as onnxruntime's own tools leave them, through `python -m npu_compiler run
 --json --inputs`, matching onnxruntime: static QOperator quantization (QLinearAdd, QLinearMul,
-QLinearSigmoid, QLinearConcat, QLinearGlobalAveragePool, QGemm; exact), dynamic quantization
+QLinearSigmoid, QLinearConcat, QLinearGlobalAveragePool, QGemm; exact), 16-bit QDQ in its
+contrib QuantizeLinear/DequantizeLinear (exact), dynamic quantization
 of an LSTM (DynamicQuantizeLSTM) and the graphs onnxruntime saves after its own fusions
 (DynamicQuantizeMatMul, FusedConv, QuickGelu, Gelu, FusedMatMul); and a decoder layer as
 onnxruntime-genai writes LLMs (4-bit MatMulNBits, GroupQueryAttention with rotary and a KV
@@ -119,6 +120,13 @@ def static_qoperator(src, dst):
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
 
+def static_qdq16(src, dst):
+    """QDQ with 16-bit activations in onnxruntime's own Q/DQ operators."""
+    quantize_static(src, dst, Samples((1, 3, 16, 16)), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt16, weight_type=QuantType.QInt8,
+                    extra_options={"UseQDQContribOps": True})
+
+
 def dynamic(src, dst):
     quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
 
@@ -140,6 +148,7 @@ MODELS = [
     ("cnn-static-qoperator", cnn, static_qoperator, 0.0,
      {"QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearConcat", "QLinearGlobalAveragePool",
       "QGemm"}),
+    ("cnn-static-qdq16", cnn, static_qdq16, 0.0, {"QuantizeLinear", "DequantizeLinear"}),
     ("lstm-dynamic", lstm, dynamic, 1e-5, {"DynamicQuantizeLSTM"}),
     ("mlp-dynamic-fused", mlp, dynamic_then_fused, 1e-5, {"DynamicQuantizeMatMul"}),
     ("cnn-fused", cnn, ort_fused, 1e-5, {"FusedConv", "QuickGelu"}),

@@ -15,8 +15,10 @@ from npu_opslib.errors import KernelError
 from npu_opslib.kernel import KernelKey, register_kernel
 from npu_opslib.ops.contrib import ContribKernel, ms
 from npu_opslib.ops.matrix import MatMul, matmul_shape
+from npu_opslib.ops.quant import DequantizeLinear as OnnxDequantizeLinear
 from npu_opslib.ops.quant import (DynamicQuantizeLinear, MatMulInteger, _int8_precision,
                                   _saturate)
+from npu_opslib.ops.quant import QuantizeLinear as OnnxQuantizeLinear
 from npu_opslib.ops.recurrent import LSTM
 
 F32 = np.float32
@@ -437,3 +439,36 @@ class QGemm(IntegerMatMul):
 
     def cost(self, sku, key, config, attrs):
         return IntegerMatMul.cost(self, sku, self._operands(key, attrs), config, attrs)
+
+
+@register_kernel
+class QLinearLeakyRelu(QLinearElementwise):
+    op_type = ms("QLinearLeakyRelu")
+
+    def _run(self, x, x_scale, x_zero_point, y_scale, y_zero_point=None, alpha=0.01):
+        y_zero = _zero(y_zero_point, x)
+        table, low = lookup_table(lambda v: np.where(v >= 0, v, v * F32(alpha)), x.dtype,
+                                  x_scale, _zero(x_zero_point, x), y_scale, y_zero)
+        return (_table_lookup(x, table, low),)
+
+    def output_shapes(self, key, attrs):
+        return [key.shapes[0]]
+
+
+@register_kernel
+class QuantizeLinear(OnnxQuantizeLinear, ContribKernel):
+    """onnxruntime's QuantizeLinear (its QDQ format with 16-bit or contrib ops): ONNX's."""
+
+    op_type = ms("QuantizeLinear")
+
+    def _infer(self, inputs, attrs):
+        zero = inputs[2] if len(inputs) > 2 else None
+        return [(tuple(inputs[0].shape), zero.dtype if zero is not None else "uint8")]
+
+
+@register_kernel
+class DequantizeLinear(OnnxDequantizeLinear, ContribKernel):
+    op_type = ms("DequantizeLinear")
+
+    def _infer(self, inputs, attrs):
+        return [(tuple(inputs[0].shape), inputs[1].dtype)]
