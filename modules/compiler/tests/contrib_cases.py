@@ -114,6 +114,13 @@ def _norm_cases():
         Case("SkipSimplifiedLayerNormalization", [(x, FEED), (skip, FEED), (gamma, CONST),
                                                   (bias, CONST)], {"epsilon": 1e-5},
              atol=1e-4, id="bias"),
+        Case("QEmbedLayerNormalization",
+             [(ids, FEED), (segments, FEED)] + [
+                 (ints(0, 256, t[0].shape, np.uint8, i), CONST) for i, t in enumerate(tables)]
+             + [(mask, FEED)] + [(np.array(0.01 * (i + 1), np.float32), CONST)
+                                 for i in range(5)]
+             + [(np.array(120 + i, np.uint8), CONST) for i in range(5)],
+             {"epsilon": 1e-12}, outputs=2, atol=1e-4, id="mask"),
         Case("EmbedLayerNormalization", [(ids, FEED), (segments, FEED)] + tables +
              [(mask, FEED)], {"epsilon": 1e-12}, outputs=3, atol=1e-4, id="mask"),
         Case("EmbedLayerNormalization", [(ids, FEED), None] + tables[:2] + [None] +
@@ -149,6 +156,12 @@ def _attention_cases():
                            (f32(80, seed=6), CONST)],
              {**kw, "qkv_hidden_sizes": [32, 32, 16]}, unit="array", atol=1e-4,
              id="qkv-sizes"),
+        Case("QAttention", [(ints(0, 256, (2, 8, 32), np.uint8), FEED),
+                            (ints(-128, 128, (32, 96), np.int8, 1), CONST), (b, CONST),
+                            (np.array(0.02, np.float32), CONST),
+                            (np.array(0.004, np.float32), CONST), (lengths, FEED),
+                            (np.array(128, np.uint8), CONST), (np.array(0, np.int8), CONST)],
+             kw, unit="array", atol=1e-4, id="mask-lengths"),
         Case("MultiHeadAttention", [(q, FEED), (k, FEED), (v, FEED), (f32(96), CONST),
                                     (raw[:, :6], FEED)], kw, unit="array", atol=1e-4,
              id="bias-padding-mask"),

@@ -272,9 +272,12 @@ def test_tool_written_model_matches_onnxruntime_through_the_cli(tmp_path, name, 
     assert contrib <= ran
 
 
-def test_a_transformer_optimized_by_onnxruntime_matches_it_through_the_cli(tmp_path):
+@pytest.mark.parametrize("quantized", [False, True], ids=["float", "quantize_dynamic"])
+def test_a_transformer_optimized_by_onnxruntime_matches_it_through_the_cli(tmp_path,
+                                                                            quantized):
     """onnxruntime.transformers' optimizer on an exported-style encoder writes Attention,
-    SkipLayerNormalization and FastGelu (the tanh GELU it substitutes when asked)."""
+    SkipLayerNormalization and FastGelu (the tanh GELU it substitutes when asked);
+    quantize_dynamic then makes the Attention a QAttention."""
     from compiler_models import tiny_transformer, token_feeds
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
@@ -286,8 +289,13 @@ def test_a_transformer_optimized_by_onnxruntime_matches_it_through_the_cli(tmp_p
                                hidden_size=32, opt_level=0, optimization_options=options)
     model = tmp_path / "optimized.onnx"
     optimized.save_model_to_file(str(model))
+    wanted = {"Attention", "SkipLayerNormalization", "FastGelu"}
+    if quantized:
+        quantize_dynamic(model, tmp_path / "quantized.onnx", weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
+        model, wanted = tmp_path / "quantized.onnx", {"QAttention", "SkipLayerNormalization"}
     contrib = {n.op_type for n in onnx.load(model).graph.node if n.domain == "com.microsoft"}
-    assert {"Attention", "SkipLayerNormalization", "FastGelu"} <= contrib
+    assert wanted <= contrib
     feeds = token_feeds(batch=2)
     expected = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(
         ["y"], feeds)[0]

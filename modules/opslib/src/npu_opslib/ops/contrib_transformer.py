@@ -16,6 +16,7 @@ from npu_opslib.kernel import register_kernel
 from npu_opslib.ops.attention import _heads, _masked_softmax
 from npu_opslib.ops.contrib import ContribKernel, ms, shape_of, value_of
 from npu_opslib.ops.norm import LayerNormalization, RMSNormalization
+from npu_opslib.ops.quant import _int8_precision
 
 MASK_FILTER_VALUE = -10000.0
 
@@ -227,11 +228,19 @@ class Attention(ContribKernel):
         if do_rotary or past_present_share_buffer:
             raise KernelError(f"{self.op_type}: do_rotary and past_present_share_buffer are "
                               "not supported")
-        heads = int(num_heads)
         qkv = x.astype(np.float64) @ weights.astype(np.float64)
         if bias is not None:
             qkv = qkv + bias
-        sizes = list(qkv_hidden_sizes or [weights.shape[1] // 3] * 3)
+        return self.attend(qkv, x.dtype, mask_index, past, attention_bias, num_heads=num_heads,
+                           qkv_hidden_sizes=qkv_hidden_sizes, unidirectional=unidirectional,
+                           scale=scale, mask_filter_value=mask_filter_value)
+
+    def attend(self, qkv, dtype, mask_index, past, attention_bias, *, num_heads,
+               qkv_hidden_sizes=None, unidirectional=0, scale=0.0,
+               mask_filter_value=MASK_FILTER_VALUE):
+        """Attention over the projected Q, K and V [B, S, q + k + v] (and the past)."""
+        heads = int(num_heads)
+        sizes = list(qkv_hidden_sizes or [qkv.shape[-1] // 3] * 3)
         q, k, v = np.split(qkv, np.cumsum(sizes)[:2], axis=-1)
         q, k, v = _heads(q, heads), _heads(k, heads), _heads(v, heads)
         past_len = 0
@@ -247,8 +256,10 @@ class Attention(ContribKernel):
         y = scaled_dot_product(q, k, v, bias_add, scale)
         # present is (2, B, N, T, H): only defined when keys and values have one head size.
         present = np.stack([k, v]) if k.shape == v.shape else np.zeros((2,) + k.shape)
-        present = present.astype(x.dtype)
-        return _merge_heads(y).astype(x.dtype), present
+        return _merge_heads(y).astype(dtype), present.astype(dtype)
+
+    def projection_precision(self, sku, key) -> str:
+        return key.precision
 
     def _sizes(self, weights, attrs):
         sizes = attrs.get("qkv_hidden_sizes")
@@ -272,7 +283,7 @@ class Attention(ContribKernel):
         infos = [None] * 5
         infos[0], infos[1] = _Info(x), _Info(w)
         infos[4] = _Info(past) if past else None
-        return [s for s, _ in self._infer(infos, attrs)]
+        return [s for s, _ in Attention._infer(self, infos, attrs)]
 
     def cost(self, sku, key, config, attrs):
         x, w = key.shapes[:2]
@@ -280,7 +291,8 @@ class Attention(ContribKernel):
         out = self.output_shapes(key, attrs)
         heads = int(attrs["num_heads"])
         q_size, _, v_size = self._sizes(w, attrs)
-        projection = costs.gemm(sku, key.precision, batch * seq, w[1], hidden_in, config=config)
+        projection = costs.gemm(sku, self.projection_precision(sku, key), batch * seq, w[1],
+                                hidden_in, config=config)
         return projection + attention_cost(sku, key.precision, batch * heads, seq, out[1][3],
                                            q_size // heads, v_size // heads)
 
@@ -509,3 +521,88 @@ class GroupQueryAttention(ContribKernel):
         heads = int(attrs["num_heads"])
         return attention_cost(sku, key.precision, batch * heads, seq, present[2],
                               present[3], present[3])
+
+
+def _centred(q, zero_point, axis=-1):
+    """Integer values minus their zero point (per tensor, or along `axis` per channel)."""
+    q = np.asarray(q, np.int64)
+    if zero_point is None:
+        return q
+    zero = np.asarray(zero_point, np.int64)
+    if zero.size > 1:
+        shape = [1] * q.ndim
+        shape[axis] = zero.size
+        zero = zero.reshape(shape)
+    return q - zero
+
+
+@register_kernel
+class QAttention(Attention):
+    """Attention of quantize_dynamic's BERTs: the projection of the quantized input by the
+    int8 weights is one integer matmul (centred operands, exact accumulation), rescaled by
+    input_scale * weight_scale (per column when the weights' scale is) plus the float bias;
+    then Attention's."""
+
+    op_type = ms("QAttention")
+    precisions = ("fp32",)
+
+    def _run(self, x, weights, bias, input_scale, weight_scale, mask_index=None,
+             input_zero_point=None, weight_zero_point=None, past=None, *, num_heads,
+             unidirectional=0, scale=0.0, mask_filter_value=MASK_FILTER_VALUE,
+             do_rotary=0, past_present_share_buffer=0, **_):
+        if do_rotary or past_present_share_buffer:
+            raise KernelError(f"{self.op_type}: do_rotary and past_present_share_buffer are "
+                              "not supported")
+        accumulator = _centred(x, input_zero_point) @ _centred(weights, weight_zero_point)
+        qkv = accumulator * (float(np.asarray(input_scale).reshape(-1)[0])
+                             * np.asarray(weight_scale, np.float64).reshape(-1))
+        qkv = qkv + np.asarray(bias, np.float64)
+        return self.attend(qkv, np.asarray(input_scale).dtype, mask_index, past, None,
+                           num_heads=num_heads, unidirectional=unidirectional, scale=scale,
+                           mask_filter_value=mask_filter_value)
+
+    def _infer(self, inputs, attrs):
+        infos = [inputs[0], inputs[1], None, None, inputs[8] if len(inputs) > 8 else None]
+        shapes = Attention._infer(self, infos, attrs)
+        dtype = inputs[3].dtype
+        return [(shape, dtype) for shape, _ in shapes]
+
+    def projection_precision(self, sku, key) -> str:
+        return _int8_precision(sku, key.precision)  # the integer projection, on the array
+
+    def _as_attention(self, key):
+        """The key Attention's shape and cost rules read: X, W and a past (rank 5) if any."""
+        past = tuple(s for s in key.shapes[2:] if len(s) == 5)
+        return type(key)(key.op_type, tuple(key.shapes[:2]) + past, key.precision)
+
+    def output_shapes(self, key, attrs):
+        return Attention.output_shapes(self, self._as_attention(key), attrs)
+
+    def cost(self, sku, key, config, attrs):
+        return Attention.cost(self, sku, self._as_attention(key), config, attrs)
+
+
+@register_kernel
+class QEmbedLayerNormalization(EmbedLayerNormalization):
+    """EmbedLayerNormalization of quantize_dynamic's BERTs: the tables, gamma and beta are
+    8-bit with a scale and zero point each (inputs 8-12, 13-17), dequantized once."""
+
+    op_type = ms("QEmbedLayerNormalization")
+    precisions = ("fp32",)
+    required_inputs = (2, 3, 5, 6, 8, 9, 11, 12)
+
+    def _run(self, input_ids, segment_ids=None, word_embedding=None, position_embedding=None,
+             segment_embedding=None, gamma=None, beta=None, mask=None, *params, epsilon=1e-12):
+        tables = [word_embedding, position_embedding, segment_embedding, gamma, beta]
+        scales, zeros = list(params[:5]), list(params[5:10]) + [None] * (10 - len(params))
+        real = [None if t is None else ((t.astype(np.float64) - (0.0 if z is None else float(z)))
+                                        * float(s)).astype(np.float32)
+                for t, s, z in zip(tables, scales, zeros)]
+        y, mask_index, _ = EmbedLayerNormalization._run(
+            self, input_ids, segment_ids, real[0], real[1], real[2], real[3], real[4], mask,
+            epsilon=epsilon)
+        return y, mask_index
+
+    def _infer(self, inputs, attrs):
+        (out, _), (mask_index, _), _ = EmbedLayerNormalization._infer(self, inputs, attrs)
+        return [(out, inputs[8].dtype), (mask_index, "int32")]
