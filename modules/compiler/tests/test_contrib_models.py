@@ -1,9 +1,10 @@
 """Whole models as onnxruntime's own tools leave them, through `python -m npu_compiler run
 --json --inputs`, matching onnxruntime: static QOperator quantization (QLinearAdd, QLinearMul,
-QLinearSigmoid, QLinearConcat, QLinearGlobalAveragePool, QGemm; exact), 16-bit QDQ in its
-contrib QuantizeLinear/DequantizeLinear (exact), dynamic quantization
-of an LSTM (DynamicQuantizeLSTM) and the graphs onnxruntime saves after its own fusions
-(DynamicQuantizeMatMul, FusedConv, QuickGelu, Gelu, FusedMatMul); and a decoder layer as
+QLinearSigmoid, QLinearConcat, QLinearAveragePool, QLinearGlobalAveragePool, QGemm; exact),
+16-bit QDQ in its contrib QuantizeLinear/DequantizeLinear (exact), dynamic quantization of an
+LSTM (DynamicQuantizeLSTM), the graphs onnxruntime saves after its own fusions
+(DynamicQuantizeMatMul, FusedConv, QuickGelu, Gelu, FusedMatMul), a transformer optimized by
+onnxruntime.transformers (and then dynamically quantized: QAttention); and a decoder layer as
 onnxruntime-genai writes LLMs (4-bit MatMulNBits, GroupQueryAttention with rotary and a KV
 cache, SimplifiedLayerNormalization), in prefill and decode."""
 
@@ -62,7 +63,9 @@ def cnn(path):
              helper.make_node("Sigmoid", ["s"], ["sg"]),
              helper.make_node("Mul", ["sg", "s"], ["m"]),
              helper.make_node("Concat", ["m", "r1"], ["cat"], axis=1),
-             helper.make_node("GlobalAveragePool", ["cat"], ["gap"]),
+             helper.make_node("AveragePool", ["cat"], ["pool"], kernel_shape=[2, 2],
+                              strides=[2, 2]),
+             helper.make_node("GlobalAveragePool", ["pool"], ["gap"]),
              helper.make_node("Flatten", ["gap"], ["f"]),
              helper.make_node("Gemm", ["f", "fw", "fb"], ["out"], transB=1)]
     return save(path, nodes, [("x", [1, 3, 16, 16])],
@@ -146,8 +149,8 @@ def dynamic_then_fused(src, dst):
 
 MODELS = [
     ("cnn-static-qoperator", cnn, static_qoperator, 0.0,
-     {"QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearConcat", "QLinearGlobalAveragePool",
-      "QGemm"}),
+     {"QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearConcat", "QLinearAveragePool",
+      "QLinearGlobalAveragePool", "QGemm"}),
     ("cnn-static-qdq16", cnn, static_qdq16, 0.0, {"QuantizeLinear", "DequantizeLinear"}),
     ("lstm-dynamic", lstm, dynamic, 1e-5, {"DynamicQuantizeLSTM"}),
     ("mlp-dynamic-fused", mlp, dynamic_then_fused, 1e-5, {"DynamicQuantizeMatMul"}),

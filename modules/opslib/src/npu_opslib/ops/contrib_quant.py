@@ -15,6 +15,7 @@ from npu_opslib.errors import KernelError
 from npu_opslib.kernel import KernelKey, register_kernel
 from npu_opslib.ops.contrib import ContribKernel, ms
 from npu_opslib.ops.matrix import MatMul, matmul_shape
+from npu_opslib.ops.nn import AveragePool
 from npu_opslib.ops.quant import DequantizeLinear as OnnxDequantizeLinear
 from npu_opslib.ops.quant import (DynamicQuantizeLinear, MatMulInteger, _int8_precision,
                                   _saturate)
@@ -472,3 +473,39 @@ class DequantizeLinear(OnnxDequantizeLinear, ContribKernel):
 
     def _infer(self, inputs, attrs):
         return [(tuple(inputs[0].shape), inputs[1].dtype)]
+
+
+@register_kernel
+class QLinearAveragePool(AveragePool, ContribKernel):
+    """AveragePool of the dequantized values in float32 (as onnxruntime), quantized to
+    y_scale and y_zero_point; NCHW, or NHWC with channels_last."""
+
+    op_type = ms("QLinearAveragePool")
+    layouts = ("any",)
+    precisions = ("fp32",)
+
+    def _run(self, x, x_scale, x_zero_point, y_scale, y_zero_point=None, *, channels_last=0,
+             **attrs):
+        y_zero = _zero(y_zero_point, x)
+        real = F32(x_scale) * (x.astype(np.int32) - np.int32(_zero(x_zero_point, x))).astype(F32)
+        if channels_last:
+            real = np.moveaxis(real, -1, 1)
+        mean = AveragePool._run(self, real, **attrs)[0]
+        if channels_last:
+            mean = np.moveaxis(mean, 1, -1)
+        return (_saturate(mean / F32(y_scale) + F32(y_zero), y_zero.dtype),)
+
+    def _as_nchw(self, key, attrs):
+        x = key.shapes[0]
+        if attrs.get("channels_last"):
+            x = (x[0], x[-1]) + tuple(x[1:-1])
+        return type(key)(key.op_type, (x,), key.precision, "NCHW")
+
+    def output_shapes(self, key, attrs):
+        shape = AveragePool.output_shapes(self, self._as_nchw(key, attrs), attrs)[0]
+        if attrs.get("channels_last"):
+            shape = (shape[0],) + tuple(shape[2:]) + (shape[1],)
+        return [shape]
+
+    def cost(self, sku, key, config, attrs):
+        return AveragePool.cost(self, sku, self._as_nchw(key, attrs), config, attrs)
