@@ -216,7 +216,12 @@ def _gqa_cases():
         return Case("GroupQueryAttention", inputs, {**kw, **attrs}, outputs=3, unit="array",
                     atol=1e-4, id=id)
 
+    explicit = case(1, 6, [6, 6], 7, {"do_rotary": 1}, rotary=True, id="decode-position-ids")
+    explicit.inputs += [(np.array([[4], [2]], np.int64), FEED)]
+    biased = case(1, 6, [6, 6], 7, {}, id="decode-attention-bias")
+    biased.inputs += [None, None, None, (f32(2, 1, 1, 7, seed=9), FEED)]
     return [
+        explicit, biased,
         case(5, 0, [4], 5, {}, id="prefill"),
         Case("GroupQueryAttention", [(f32(1, 3, 128), FEED), None, None,
                                      (f32(1, 2, 4, 16, seed=3), FEED),
