@@ -26,6 +26,7 @@ class Case:
     rtol: float = 1e-5
     exact: bool = False  # integer outputs equal onnxruntime's
     id: str = ""
+    domain: str = DOMAIN  # onnxruntime also adds ops of its own to ONNX's domain ("")
 
     def model(self) -> onnx.ModelProto:
         names, feeds, inits, infos = [], {}, [], []
@@ -45,7 +46,7 @@ class Case:
         while names and not names[-1]:
             names.pop()
         outputs = [f"out{i}" for i in range(self.outputs)]
-        node = helper.make_node(self.op, names, outputs, domain=DOMAIN, name="node",
+        node = helper.make_node(self.op, names, outputs, domain=self.domain, name="node",
                                 **self.attrs)
         graph = helper.make_graph([node], self.op, infos,
                                   [helper.make_empty_tensor_value_info(o) for o in outputs],
@@ -111,6 +112,8 @@ def _norm_cases():
              outputs=4, atol=1e-4, id="bias-sum"),
         Case("SkipLayerNormalization", [(x, FEED), (skip, FEED), (gamma, CONST)],
              atol=1e-4, id="gamma-only"),
+        Case("SimplifiedLayerNormalization", [(x, FEED), (gamma, CONST)], {"epsilon": 1e-5},
+             outputs=2, atol=1e-4, domain="", id="onnx-domain"),
         Case("SkipSimplifiedLayerNormalization", [(x, FEED), (skip, FEED), (gamma, CONST),
                                                   (bias, CONST)], {"epsilon": 1e-5},
              atol=1e-4, id="bias"),

@@ -37,7 +37,8 @@ def test_matches_onnxruntime_and_is_costed_on_its_unit(case):
         else:
             np.testing.assert_allclose(got, want, atol=case.atol, rtol=case.rtol,
                                        err_msg=f"output {index}")
-    ops = [op for op in profile["ops"] if op["op_type"] == f"com.microsoft.{case.op}"]
+    op_type = f"{case.domain}.{case.op}" if case.domain else case.op
+    ops = [op for op in profile["ops"] if op["op_type"] == op_type]
     assert len(ops) == 1 and ops[0]["cycles"] > 0
     assert ops[0]["unit"] == case.unit
 
