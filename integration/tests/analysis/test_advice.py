@@ -16,7 +16,7 @@ from stackci.analysis import advise, by_team, load_owners, markdown_by_team
 from stackci.analysis.advice import suite_time_us
 from stackci.analysis import records
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SQUEEZENET = Path(onnx.__file__).parent / "backend/test/data/light/light_squeezenet.onnx"
 
 

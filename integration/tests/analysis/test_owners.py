@@ -9,7 +9,7 @@ import pytest
 from stackci.analysis.owners import load_owners, parse_owners
 from stackci.errors import UsageError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_the_repository_owners_file_routes_every_module_to_its_team():

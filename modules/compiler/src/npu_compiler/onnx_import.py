@@ -88,10 +88,9 @@ def _check_operators(proto: onnx.ModelProto) -> None:
     one registered from outside opslib (entry point group `npu_opslib.kernels`)."""
     for index, node in enumerate(proto.graph.node):
         name = node.name or f"{node.op_type}_{index}"
-        if not npu_opslib.is_supported(node.op_type):
-            custom = node.domain not in DEFAULT_DOMAINS
-            raise UnsupportedOperator(f"{node.domain}.{node.op_type}" if custom
-                                      else node.op_type, name)
+        op_type = npu_opslib.resolve_op_type(node.domain, node.op_type)
+        if not npu_opslib.is_supported(op_type):
+            raise UnsupportedOperator(op_type, name)
 
 
 def import_model(model, *, batch: int | None = None) -> Graph:
@@ -140,5 +139,7 @@ def _node(node: onnx.NodeProto, index: int, opset: int) -> Node:
     outputs = [o or f"{name}/unused_output_{i}" if i < last else o
                for i, o in enumerate(outputs)]
     domain = "" if node.domain in DEFAULT_DOMAINS else node.domain
-    return Node(name=name, op_type=node.op_type, inputs=inputs, outputs=outputs, attrs=attrs,
-                domain=domain)
+    # A custom domain's op type is the kernel's registry key (`com.microsoft.Gelu`): passes
+    # that match ONNX's `Gelu` by name leave it alone, kernels are found by it.
+    return Node(name=name, op_type=npu_opslib.resolve_op_type(domain, node.op_type),
+                inputs=inputs, outputs=outputs, attrs=attrs, domain=domain)

@@ -3,6 +3,7 @@ run as a list. Each one says what it did through `graph.note`, which the pass lo
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -91,9 +92,11 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
     for node in graph.nodes:
         attrs = {k: (numpy_helper.from_array(np.asarray(v)) if isinstance(v, np.ndarray) else v)
                  for k, v in node.attrs.items() if k != "coerce_2d"}
-        nodes.append(helper.make_node(node.op_type, node.inputs, node.outputs, name=node.name,
+        op_type = node.op_type.removeprefix(f"{node.domain}.") if node.domain else node.op_type
+        nodes.append(helper.make_node(op_type, node.inputs, node.outputs, name=node.name,
                                       domain=node.domain or None, **attrs))
-    custom = [node for node in graph.nodes if node.domain]
+    custom = [node for node in graph.nodes
+              if node.domain or _unknown_to_onnx(node.op_type, graph.opset)]
     # onnx knows nothing of custom operators: what their kernels said of their outputs
     # (custom_shapes) is stated, for the values downstream.
     value_info = [info(o) for node in custom for o in node.outputs
@@ -108,7 +111,7 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
                                    [info(n) for n in graph.outputs], initializers,
                                    value_info=value_info)
     opsets = [helper.make_opsetid("", graph.opset)]
-    opsets += [helper.make_opsetid(d, 1) for d in sorted({n.domain for n in custom})]
+    opsets += [helper.make_opsetid(d, 1) for d in sorted({n.domain for n in custom} - {""})]
     return helper.make_model(onnx_graph, opset_imports=opsets)
 
 
@@ -130,24 +133,43 @@ def shape_inference(graph: Graph) -> Graph:
 
 
 def custom_shapes(graph: Graph) -> int:
-    """Shapes of custom operators' outputs (onnx has no schema for them) from their kernels'
-    `output_shapes`, dtype that of the first input; returns how many nodes got shapes."""
+    """Shapes and dtypes of custom operators' outputs (onnx has no schema for them) from their
+    kernels' `infer_outputs` (inputs by position, constants with their values); returns how
+    many nodes got shapes."""
     done = 0
     for node in graph.nodes:
         outputs = [o for o in node.outputs if o]
-        if not node.domain or all(graph.value(o).shape is not None for o in outputs):
+        if not (node.domain or _unknown_to_onnx(node.op_type, graph.opset)) or all(
+                graph.value(o).shape is not None for o in outputs):
             continue
-        inputs = [graph.value(name) for name in node.inputs if name]
-        if any(value.shape is None for value in inputs):
+        inputs = [graph.value(name) if name else None for name in node.inputs]
+        if any(value is not None and value.shape is None for value in inputs):
             continue
-        key = npu_opslib.KernelKey(node.op_type, tuple(v.shape for v in inputs))
-        shapes = npu_opslib.get_kernel(node.op_type)().output_shapes(key, node.attrs)
-        for name, shape in zip(outputs, shapes):
-            value = graph.value(name)
-            value.shape = tuple(shape)
-            value.dtype = value.dtype or (inputs[0].dtype if inputs else None)
+        infos = [None if v is None else npu_opslib.TensorInfo(
+            v.shape, v.dtype, graph.constants.get(v.name)) for v in inputs]
+        try:
+            inferred = npu_opslib.get_kernel(node.op_type)().infer_outputs(infos, node.attrs)
+        except npu_opslib.OpslibError as exc:
+            message = str(exc).removeprefix(f"{node.op_type}: ")
+            raise CompileError(f"{node.describe()}: {message}") from None
+        for name, (shape, dtype) in zip(node.outputs, inferred):
+            if name:
+                value = graph.value(name)
+                value.shape = tuple(shape)
+                value.dtype = value.dtype or dtype
         done += 1
     return done
+
+
+@functools.lru_cache(maxsize=None)
+def _unknown_to_onnx(op_type: str, opset: int) -> bool:
+    """Whether onnx has no schema for `op_type` at `opset`: onnxruntime's optimizer writes
+    LayerNormalization (its own, in the default domain) into opset-13 models."""
+    try:
+        onnx.defs.get_schema(op_type, opset)
+    except onnx.defs.SchemaError:
+        return True
+    return False
 
 
 def _onnx_shapes(graph: Graph) -> None:

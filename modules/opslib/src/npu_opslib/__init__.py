@@ -9,17 +9,20 @@ from npu_opslib.kernel import (
     EPILOGUES,
     Kernel,
     KernelKey,
+    TensorInfo,
     TileConfig,
     get_kernel,
     is_supported,
+    qualified_op_type,
     register_kernel,
+    resolve_op_type,
     supported_ops,
 )
 from npu_opslib import ops  # noqa: F401  (registers the built-in kernels)
 
 __all__ = [
     "ENTRY_POINT_GROUP", "EPILOGUE_ATTRS", "EPILOGUES", "Kernel", "KernelError", "KernelKey",
-    "OpslibError", "Selection", "TileConfig", "UnsupportedOperator", "clear_cache",
-    "get_kernel", "is_supported", "launch", "register_kernel", "run_reference", "select",
-    "supported_ops",
+    "OpslibError", "Selection", "TensorInfo", "TileConfig", "UnsupportedOperator", "clear_cache",
+    "get_kernel", "is_supported", "launch", "qualified_op_type", "register_kernel",
+    "resolve_op_type", "run_reference", "select", "supported_ops",
 ]

@@ -20,6 +20,7 @@ from npu_opslib.errors import KernelError, UnsupportedOperator
 from npu_opslib.fastmath import erfc_float32
 
 ENTRY_POINT_GROUP = "npu_opslib.kernels"
+DEFAULT_DOMAINS = ("", "ai.onnx")  # ONNX's own operator set; every other domain is custom
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,16 @@ class KernelKey:
     def to_dict(self) -> dict:
         return {"op_type": self.op_type, "shapes": [list(s) for s in self.shapes],
                 "precision": self.precision, "layout": self.layout, "fusion": self.fusion}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """What the compiler knows of one input when a custom-domain kernel infers its outputs:
+    shape, numpy dtype name, and the value when it is a constant (else None)."""
+
+    shape: tuple[int, ...]
+    dtype: str | None = None
+    value: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -353,6 +364,15 @@ class Kernel:
         """Output shapes for the cost model; elementwise by default (the broadcast shape)."""
         return [tuple(np.broadcast_shapes(*key.shapes))] if key.shapes else [()]
 
+    def infer_outputs(self, inputs: list[TensorInfo | None], attrs: dict) -> list[tuple]:
+        """(shape, dtype name) of each output, for operators of a custom domain (onnx has
+        no schema for them). `inputs` keeps every position (None: an omitted optional
+        input), unlike a key's shapes. The default: `output_shapes`, the first input's dtype."""
+        present = [i for i in inputs if i is not None]
+        key = KernelKey(self.op_type, tuple(i.shape for i in present))
+        dtype = present[0].dtype if present else None
+        return [(tuple(shape), dtype) for shape in self.output_shapes(key, attrs)]
+
     def cost(self, sku, key: KernelKey, config: TileConfig, attrs: dict):
         """A vector-unit pass over the inputs and outputs by default."""
         out_elements = sum(int(np.prod(s)) for s in self.output_shapes(key, attrs))
@@ -431,6 +451,24 @@ def _load_entry_points() -> None:
         loaded = entry.load()
         if isinstance(loaded, type) and issubclass(loaded, Kernel) and loaded.op_type:
             _REGISTRY.setdefault(loaded.op_type, loaded)
+
+
+def qualified_op_type(domain: str, op_type: str) -> str:
+    """The registry key of an operator: its name in ONNX's own domain, `domain.op_type` in
+    any other, so `com.microsoft.Gelu` and ONNX's `Gelu` are two kernels."""
+    return op_type if domain in DEFAULT_DOMAINS else f"{domain}.{op_type}"
+
+
+def resolve_op_type(domain: str, op_type: str) -> str:
+    """The registry key a node of (`domain`, `op_type`) runs with: the qualified name. For a
+    custom domain, a kernel registered from outside opslib under the bare name (as custom
+    kernels were before opslib-api 1.4) also serves; a built-in one never does, its meaning
+    is ONNX's. Unsupported operators get the qualified name, for the error."""
+    qualified = qualified_op_type(domain, op_type)
+    if qualified == op_type or is_supported(qualified) or not is_supported(op_type):
+        return qualified
+    bare = get_kernel(op_type)
+    return qualified if bare.__module__.split(".")[0] == __name__.split(".")[0] else op_type
 
 
 def get_kernel(op_type: str) -> type[Kernel]:

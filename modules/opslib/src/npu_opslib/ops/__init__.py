@@ -3,6 +3,9 @@
 from npu_opslib.ops import (  # noqa: F401
     activations,
     attention,
+    contrib_fused,
+    contrib_quant,
+    contrib_transformer,
     deconv,
     elementwise,
     fused,

@@ -194,6 +194,9 @@ class QLinearConv(Conv):
         scale = np.asarray(x_scale, np.float64) * w_scale
         return (_requantize(accumulator, scale, y_scale, np.asarray(y_zero_point)),)
 
+    def prepack(self, key, constants, attrs):
+        """Nothing: Conv's Winograd filters are float, and input 1 here is x_scale."""
+
     def _operands(self, key):
         """The key of the convolution proper: input and weight shapes (Conv's helpers call
         back into this class with that key, so it is returned as is)."""
