@@ -191,3 +191,35 @@ def test_real_modules_build_and_second_build_is_a_cache_hit(tmp_path):
     steps = []
     assert ensure_environment(ws, combo, progress=steps.append).path == env.path
     assert wheel_mtimes(ws) == built and f"reuse environment {env.path}" in steps
+
+
+@pytest.mark.parametrize("data_filter", [True, False], ids=["data-filter", "python-3.11.2"])
+def test_archive_extraction_refuses_members_outside_the_folder(tmp_path, monkeypatch, data_filter):
+    # Debian 12's python3 (3.11.2) has no tarfile.data_filter: the same refusals by hand there.
+    import io
+    import tarfile
+
+    from stackci.sources import build
+
+    if not data_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+
+    def archive(*members):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for member in members:
+                data = b"x"
+                member.size = len(data) if member.isfile() else 0
+                tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
+        buffer.seek(0)
+        return tarfile.open(fileobj=buffer)
+
+    fine = archive(tarfile.TarInfo("modules/m/a.py"))
+    build._extract(fine, tmp_path / "ok")
+    assert (tmp_path / "ok" / "modules/m/a.py").read_bytes() == b"x"
+    link = tarfile.TarInfo("modules/m/link")
+    link.type, link.linkname = tarfile.SYMTYPE, "../../../../etc/passwd"
+    for bad in (tarfile.TarInfo("../escape.py"), link):
+        with pytest.raises((BuildError, tarfile.TarError)):
+            build._extract(archive(bad), tmp_path / "bad")
+    assert not (tmp_path / "escape.py").exists()
