@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def random_feeds(plan, seed: int) -> dict[str, np.ndarray]:
     """Standard normal floats; integers (indices, token ids) are 0, valid for any table."""
-    from npu_compiler.quantize import random_feeds as seeded
+    from npu_compiler.passes.precision import random_feeds as seeded
 
     return seeded(plan.inputs, seed)
 

@@ -10,7 +10,7 @@ from npu_driver import load_sku
 from npu_compiler.errors import InputError
 from npu_compiler.ir import Graph
 from npu_compiler.onnx_import import import_model
-from npu_compiler.passes import run_pipeline
+from npu_compiler.passes.pipeline import run_pipeline
 from npu_compiler.plan import Plan, check_precision
 
 

@@ -14,7 +14,7 @@ import npu_opslib
 from npu_runtime import Context
 
 from npu_compiler.errors import InputError
-from npu_compiler.passes import ONNX_LAYOUT
+from npu_compiler.passes.selection import ONNX_LAYOUT
 from npu_compiler.plan import Plan
 
 

@@ -103,6 +103,13 @@ class Graph:
                     users.setdefault(name, []).append(node)
         return users
 
+    def sole_consumer(self, value: str) -> Node | None:
+        """The one node reading `value`, once, if it is not a graph output; else None."""
+        if value in self.outputs:
+            return None
+        users = self.consumers().get(value, [])
+        return users[0] if len(users) == 1 and users[0].inputs.count(value) == 1 else None
+
     def rename_uses(self, old: str, new: str) -> None:
         """Every use of value `old` (by nodes and as a graph output) now reads `new`."""
         for node in self.nodes:

@@ -11,7 +11,7 @@ import numpy as np
 
 from npu_compiler.errors import ModelLoadError, UnsupportedPrecision
 from npu_compiler.ir import Graph
-from npu_compiler.passes import kernel_attrs
+from npu_compiler.passes.selection import kernel_attrs
 
 FORMAT = "npu-plan/1"
 

@@ -15,7 +15,8 @@ import numpy as np
 import npu_opslib
 from npu_compiler.errors import CompileError
 from npu_compiler.ir import Graph, Node
-from npu_compiler.passes import _summary, compiler_pass, kernel_attrs
+from npu_compiler.passes.registry import compiler_pass, summary
+from npu_compiler.passes.selection import kernel_attrs
 
 CALIBRATION_SEED = 0
 
@@ -150,7 +151,7 @@ def lower_precision(graph: Graph) -> Graph:
                 lowered[node.op_type] += 1
         source = "rounded operands and results"
     kept = len(graph.nodes) - sum(lowered.values())
-    graph.note(f"{sum(lowered.values())} kernels at {graph.precision} ({_summary(lowered)}), "
+    graph.note(f"{sum(lowered.values())} kernels at {graph.precision} ({summary(lowered)}), "
                f"{kept} at fp32; {source}",
                lowered={graph.precision: sum(lowered.values()), "fp32": kept})
     return graph

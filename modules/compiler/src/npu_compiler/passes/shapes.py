@@ -1,0 +1,103 @@
+"""Shape inference: shapes and dtypes of every value, from onnx's shape inference (and, for
+custom operators, from their kernels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+import npu_opslib
+from npu_compiler.errors import CompileError
+from npu_compiler.ir import Graph, Value
+from npu_compiler.passes.registry import compiler_pass
+
+SMALL_CONSTANT = 4096
+
+
+def to_onnx(graph: Graph) -> onnx.ModelProto:
+    """The graph as an ONNX model (plain ONNX nodes only: before fusion)."""
+    def info(name):
+        value = graph.values.get(name) or Value(name)
+        elem = helper.np_dtype_to_tensor_dtype(np.dtype(value.dtype)) if value.dtype else 0
+        return helper.make_tensor_value_info(name, elem, value.shape)
+
+    nodes = []
+    for node in graph.nodes:
+        attrs = {k: (numpy_helper.from_array(np.asarray(v)) if isinstance(v, np.ndarray) else v)
+                 for k, v in node.attrs.items() if k != "coerce_2d"}
+        nodes.append(helper.make_node(node.op_type, node.inputs, node.outputs, name=node.name,
+                                      domain=node.domain or None, **attrs))
+    custom = [node for node in graph.nodes if node.domain]
+    # onnx knows nothing of custom operators: what their kernels said of their outputs
+    # (custom_shapes) is stated, for the values downstream.
+    value_info = [info(o) for node in custom for o in node.outputs
+                  if o and graph.value(o).shape is not None and o not in graph.outputs]
+    # Shape inference needs the values of small (shape-like) constants only; large weights
+    # travel as typed inputs, which saves serializing hundreds of MB.
+    small = {n for n, a in graph.constants.items() if a.size <= SMALL_CONSTANT}
+    initializers = [numpy_helper.from_array(graph.constants[n], n) for n in small]
+    inputs = [info(n) for n in graph.inputs] + [info(n) for n in graph.constants
+                                                if n not in small]
+    onnx_graph = helper.make_graph(nodes, graph.name, inputs,
+                                   [info(n) for n in graph.outputs], initializers,
+                                   value_info=value_info)
+    opsets = [helper.make_opsetid("", graph.opset)]
+    opsets += [helper.make_opsetid(d, 1) for d in sorted({n.domain for n in custom})]
+    return helper.make_model(onnx_graph, opset_imports=opsets)
+
+
+@compiler_pass("shape_inference")
+def shape_inference(graph: Graph) -> Graph:
+    """Shapes and dtypes of every value, from onnx's shape inference (with data propagation,
+    so shapes computed by Shape/Gather/Concat chains are known)."""
+    if any(node.fusion for node in graph.nodes):
+        raise CompileError("shape_inference must run before fuse_epilogues")
+    known_before = sum(1 for v in graph.values.values() if v.shape is not None)
+    _onnx_shapes(graph)
+    # Custom operators' outputs come from their kernels; what follows them needs another
+    # round of onnx's inference (as many as custom operators chained, at most).
+    while custom_shapes(graph):
+        _onnx_shapes(graph)
+    known = sum(1 for v in graph.values.values() if v.shape is not None)
+    graph.note(f"{known} values with known shapes ({known - known_before} new)")
+    return graph
+
+
+def custom_shapes(graph: Graph) -> int:
+    """Shapes of custom operators' outputs (onnx has no schema for them) from their kernels'
+    `output_shapes`, dtype that of the first input; returns how many nodes got shapes."""
+    done = 0
+    for node in graph.nodes:
+        outputs = [o for o in node.outputs if o]
+        if not node.domain or all(graph.value(o).shape is not None for o in outputs):
+            continue
+        inputs = [graph.value(name) for name in node.inputs if name]
+        if any(value.shape is None for value in inputs):
+            continue
+        key = npu_opslib.KernelKey(node.op_type, tuple(v.shape for v in inputs))
+        shapes = npu_opslib.get_kernel(node.op_type)().output_shapes(key, node.attrs)
+        for name, shape in zip(outputs, shapes):
+            value = graph.value(name)
+            value.shape = tuple(shape)
+            value.dtype = value.dtype or (inputs[0].dtype if inputs else None)
+        done += 1
+    return done
+
+
+def _onnx_shapes(graph: Graph) -> None:
+    try:
+        inferred = onnx.shape_inference.infer_shapes(to_onnx(graph), data_prop=True)
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CompileError(f"shape inference failed on {graph.source}: {first_line}")
+    for info in list(inferred.graph.value_info) + list(inferred.graph.output):
+        tensor = info.type.tensor_type
+        if not tensor.HasField("shape") or any(
+                not d.HasField("dim_value") for d in tensor.shape.dim):
+            continue
+        value = graph.value(info.name)
+        if value.shape is None:
+            value.shape = tuple(int(d.dim_value) for d in tensor.shape.dim)
+        if value.dtype is None and tensor.elem_type:
+            value.dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.elem_type)).name
