@@ -1,6 +1,6 @@
 """The on-disk cache of compiled plans, keyed by what a plan depends on: the model's bytes,
-the compiler and opslib (version and source), the SKU, the precision, the batch, the pipeline
-and the calibration data. Directory: $NPU_PLAN_CACHE, else ~/.cache/npu-compiler."""
+the compiler and opslib (version and source), the SKU, the precision, the batch, the input
+shape signature, the pipeline and the calibration data. Directory: $NPU_PLAN_CACHE, else ~/.cache/npu-compiler."""
 
 from __future__ import annotations
 
@@ -66,12 +66,14 @@ def calibration_digest(samples: list[dict]) -> str:
     return digest.hexdigest()
 
 
-def plan_key(model, sku, *, precision, batch, pipeline, calibration) -> str:
+def plan_key(model, sku, *, precision, batch, pipeline, calibration, shapes=None) -> str:
     parts = {"model": model_digest(model),
              "compiler": package_identity("npu-compiler", "npu_compiler"),
              "opslib": package_identity("npu-opslib", "npu_opslib"),
              "sku": sku.to_dict(), "precision": precision, "batch": batch,
              "pipeline": list(pipeline) if pipeline else None,
+             # The shape signature the plan is specialized to: one plan per signature.
+             "shapes": shapes,
              "calibration": calibration_digest(calibration) if precision == "int8" else None}
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

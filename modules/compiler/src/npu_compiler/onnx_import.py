@@ -9,7 +9,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 import npu_opslib
-from npu_compiler.errors import CompileError, ModelLoadError, UnsupportedOperator
+from npu_compiler.errors import CompileError, InputError, ModelLoadError, UnsupportedOperator
 from npu_compiler.ir import Graph, Node, Value
 
 # Operators whose semantics changed with the opset; the importer states the old ones with
@@ -51,20 +51,65 @@ def _dtype(type_proto) -> str | None:
     return np.dtype(helper.tensor_dtype_to_np_dtype(elem)).name
 
 
-def _input_shape(value: onnx.ValueInfoProto, batch: int | None) -> tuple[int, ...]:
-    """A feed's concrete shape: the first (batch) dim is `batch` when given (1 when symbolic),
-    any other symbolic dim is an error naming it."""
-    dims = []
-    for i, dim in enumerate(value.type.tensor_type.shape.dim):
+def _input_shape(value: onnx.ValueInfoProto, batch: int | None,
+                 bound: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """A feed's concrete shape. `bound` (from `--shape` or the feeds) gives every symbolic
+    dimension and must agree with the fixed ones; without it the first axis is `batch` when
+    given (1 when symbolic), and any other symbolic dim is an error naming it."""
+    dims = list(value.type.tensor_type.shape.dim)
+    if bound is not None:
+        if len(bound) != len(dims) and value.type.tensor_type.HasField("shape"):
+            raise InputError(f"input {value.name!r} has {len(dims)} dimensions, the shape "
+                             f"given has {len(bound)} ({_shape_text(bound)})")
+        for i, dim in enumerate(dims):
+            fixed = dim.dim_value if dim.HasField("dim_value") else None
+            if fixed is not None and fixed != bound[i] and not (i == 0 and batch is not None):
+                raise InputError(f"input {value.name!r} has shape {list(bound)}, the model "
+                                 f"expects {_declared(value)}")
+        return tuple(int(d) for d in bound)
+    shape = []
+    for i, dim in enumerate(dims):
         if i == 0 and (batch is not None or not dim.HasField("dim_value")):
-            dims.append(batch or 1)
+            shape.append(batch or 1)
         elif dim.HasField("dim_value"):
-            dims.append(int(dim.dim_value))
+            shape.append(int(dim.dim_value))
         else:
-            raise CompileError(f"input {value.name!r} has symbolic dimension "
-                               f"{dim.dim_param or '?'} at axis {i}; only the batch axis "
-                               "may be symbolic")
-    return tuple(dims)
+            raise InputError(f"input {value.name!r} has symbolic dimension "
+                             f"{dim.dim_param or '?'} at axis {i}; give its shape with "
+                             f"--shape {value.name}={_shape_text(_example(value))} or feed it "
+                             "(--inputs)")
+    return tuple(shape)
+
+
+def _bound(value: onnx.ValueInfoProto, shapes: dict, feed_shapes: dict | None):
+    if value.name in shapes:
+        return tuple(shapes[value.name])
+    symbolic = any(not d.HasField("dim_value") for d in value.type.tensor_type.shape.dim)
+    if feed_shapes and value.name in feed_shapes and symbolic:
+        return tuple(feed_shapes[value.name])
+    return None
+
+
+def _declared(value: onnx.ValueInfoProto) -> list:
+    """The model's declared shape: numbers, and names for the symbolic dimensions."""
+    return [int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in value.type.tensor_type.shape.dim]
+
+
+def _example(value: onnx.ValueInfoProto) -> list[int]:
+    return [int(d.dim_value) if d.HasField("dim_value") else 1
+            for d in value.type.tensor_type.shape.dim]
+
+
+def _shape_text(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def symbolic_inputs(proto: onnx.ModelProto) -> dict[str, list]:
+    """The declared shapes of the graph inputs that have a symbolic dimension."""
+    weights = {init.name for init in proto.graph.initializer}
+    return {v.name: _declared(v) for v in proto.graph.input if v.name not in weights and any(
+        not d.HasField("dim_value") for d in v.type.tensor_type.shape.dim)}
 
 
 def _attribute(attr: onnx.AttributeProto):
@@ -94,9 +139,19 @@ def _check_operators(proto: onnx.ModelProto) -> None:
                                       else node.op_type, name)
 
 
-def import_model(model, *, batch: int | None = None) -> Graph:
-    """The IR of `model`; shapes beyond the inputs' come from the shape_inference pass."""
+def import_model(model, *, batch: int | None = None,
+                 shapes: dict[str, tuple[int, ...]] | None = None,
+                 feed_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+    """The IR of `model`, specialized to the input `shapes` given (name -> dims; the others
+    as declared); `feed_shapes` (the shapes of the arrays to be fed) bind the inputs that
+    have a symbolic dimension only: a fixed input keeps its shape, and a feed that does not
+    match it is refused by the engine. Shapes beyond the inputs' come from shape inference."""
     proto, source = load_model(model)
+    shapes = dict(shapes or {})
+    unknown = sorted(set(shapes) - {v.name for v in proto.graph.input})
+    if unknown:
+        raise InputError(f"--shape names {', '.join(map(repr, unknown))}, not an input of "
+                         f"{source} (inputs: {', '.join(v.name for v in proto.graph.input)})")
     _check_operators(proto)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
     name = proto.graph.name or Path(source).stem
@@ -108,7 +163,7 @@ def import_model(model, *, batch: int | None = None) -> Graph:
     for value in proto.graph.input:
         if value.name not in graph.constants:
             graph.inputs.append(value.name)
-            graph.values[value.name] = Value(value.name, _input_shape(value, batch),
+            graph.values[value.name] = Value(value.name, _input_shape(value, batch, _bound(value, shapes, feed_shapes)),
                                              _dtype(value.type))
     for info in proto.graph.output:
         graph.values[info.name] = Value(info.name, None, _dtype(info.type))

@@ -10,6 +10,7 @@ import numpy as np
 import npu_opslib
 from npu_compiler.ir import Graph, Node
 from npu_compiler.passes.registry import compiler_pass, summary
+from npu_compiler.passes.shapes import shape_inference
 
 @compiler_pass("constant_folding")
 def constant_folding(graph: Graph) -> Graph:
@@ -40,6 +41,34 @@ def constant_folding(graph: Graph) -> Graph:
     if folded:
         graph.note(f"folded {sum(folded.values())} nodes ({summary(folded)})",
                    folded=dict(folded))
+    return graph
+
+
+SHAPE_ROUNDS = 16  # Shape -> arithmetic -> Reshape -> Shape ... chains in practice are short
+
+
+@compiler_pass("fold_shapes")
+def fold_shapes(graph: Graph) -> Graph:
+    """Specialize to the bound input shapes: fold and re-infer until nothing more folds, so
+    Shape/Size/Range/ConstantOfShape subgraphs and everything they feed become constants
+    even where one shape is known only once another subgraph has folded."""
+    total: Counter = Counter()
+    for _ in range(SHAPE_ROUNDS):
+        notes, facts = graph.notes, graph.facts
+        graph.notes, graph.facts = [], {}
+        before = len(graph.nodes)
+        constant_folding(graph)
+        folded = graph.facts.get("folded", {})
+        graph.notes, graph.facts = notes, facts
+        if len(graph.nodes) == before:
+            break
+        total.update(folded)
+        notes, facts = graph.notes, graph.facts
+        shape_inference(graph)
+        graph.notes, graph.facts = notes, facts
+    if total:
+        graph.note(f"folded {sum(total.values())} more nodes once shapes were known "
+                   f"({summary(total)})", folded=dict(total))
     return graph
 
 

@@ -19,6 +19,7 @@ DEFAULT_PIPELINE = [
     "shape_inference",
     "constant_folding",
     "shape_inference",  # again: folded shape arithmetic (Reshape targets...) is now constant
+    "fold_shapes",  # and again until nothing more folds (shapes bound from --shape or feeds)
     "dropout_to_identity",
     "eliminate_identity",
     "dead_code",
