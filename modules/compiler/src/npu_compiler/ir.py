@@ -12,6 +12,15 @@ from typing import Any
 import numpy as np
 
 
+# Operators with subgraphs: the compiler inlines a branch it can decide, the engine runs the
+# rest (see control_flow.py). Their subgraphs travel in attrs as serialized GraphProtos.
+CONTROL_FLOW = ("If", "Loop", "Scan")
+# The rest of a graph from the first value whose shape depends on data known only when it
+# runs: one step, compiled by the engine for the values it is fed (passes/control.py).
+DEFERRED = "Deferred"
+RUN_TIME_COMPILED = CONTROL_FLOW + (DEFERRED,)
+
+
 @dataclass
 class Value:
     """What is known of a value: its shape (None when unknown) and numpy dtype name."""

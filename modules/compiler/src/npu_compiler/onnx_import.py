@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from onnx import helper, numpy_helper
 
 import npu_opslib
 from npu_compiler.errors import CompileError, InputError, ModelLoadError, UnsupportedOperator
-from npu_compiler.ir import Graph, Node, Value
+from npu_compiler.ir import CONTROL_FLOW, Graph, Node, Value
 
 # Operators whose semantics changed with the opset; the importer states the old ones with
 # attributes opslib's kernels understand.
@@ -112,9 +113,49 @@ def symbolic_inputs(proto: onnx.ModelProto) -> dict[str, list]:
         not d.HasField("dim_value") for d in v.type.tensor_type.shape.dim)}
 
 
+SUBGRAPH = "onnx_graph"  # attrs[name] = {SUBGRAPH: base64 of the GraphProto}
+DECLARED_INPUTS = "declared_inputs"  # a control-flow node's own inputs; outer-scope ones follow
+SUBGRAPH_OPSET = "subgraph_opset"  # the model's opset, which its subgraphs are compiled at
+
+
+def encode_subgraph(graph: onnx.GraphProto) -> dict:
+    return {SUBGRAPH: base64.b64encode(graph.SerializeToString()).decode()}
+
+
+def decode_subgraph(value: dict) -> onnx.GraphProto:
+    graph = onnx.GraphProto()
+    graph.ParseFromString(base64.b64decode(value[SUBGRAPH]))
+    return graph
+
+
+def is_subgraph(value) -> bool:
+    return isinstance(value, dict) and SUBGRAPH in value
+
+
+def outer_references(graph: onnx.GraphProto) -> list[str]:
+    """The values a subgraph (and the subgraphs nested in it) reads from enclosing scopes,
+    in order of first use."""
+    defined = {v.name for v in graph.input} | {i.name for i in graph.initializer}
+    defined |= {o for node in graph.node for o in node.output}
+    seen: dict[str, None] = {}
+    for node in graph.node:
+        used = list(node.input)
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                used += outer_references(attr.g)
+        for name in used:
+            if name and name not in defined:
+                seen.setdefault(name)
+    seen.update((o.name, None) for o in graph.output
+                if o.name not in defined and o.name not in seen)
+    return list(seen)
+
+
 def _attribute(attr: onnx.AttributeProto):
-    if attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-        return None  # subgraph operators are reported unsupported by the operator check
+    if attr.type == onnx.AttributeProto.GRAPH:
+        return encode_subgraph(attr.g)
+    if attr.type == onnx.AttributeProto.GRAPHS:
+        return None
     value = helper.get_attribute_value(attr)
     if isinstance(value, onnx.TensorProto):
         return numpy_helper.to_array(value)
@@ -131,8 +172,17 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 def _check_operators(proto: onnx.ModelProto) -> None:
     """Every operator has a kernel: a built-in one, or for an operator of a custom domain
     one registered from outside opslib (entry point group `npu_opslib.kernels`)."""
-    for index, node in enumerate(proto.graph.node):
+    _check_nodes(proto.graph.node)
+
+
+def _check_nodes(nodes) -> None:
+    for index, node in enumerate(nodes):
         name = node.name or f"{node.op_type}_{index}"
+        if node.op_type in CONTROL_FLOW and node.domain in DEFAULT_DOMAINS:
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    _check_nodes(attr.g.node)
+            continue
         if not npu_opslib.is_supported(node.op_type):
             custom = node.domain not in DEFAULT_DOMAINS
             raise UnsupportedOperator(f"{node.domain}.{node.op_type}" if custom
@@ -168,11 +218,11 @@ def import_model(model, *, batch: int | None = None,
     for info in proto.graph.output:
         graph.values[info.name] = Value(info.name, None, _dtype(info.type))
     for index, node in enumerate(proto.graph.node):
-        graph.nodes.append(_node(node, index, opset))
+        graph.nodes.append(convert_node(node, index, opset))
     return graph
 
 
-def _node(node: onnx.NodeProto, index: int, opset: int) -> Node:
+def convert_node(node: onnx.NodeProto, index: int, opset: int) -> Node:
     attrs = {a.name: _attribute(a) for a in node.attribute}
     inputs, outputs = list(node.input), list(node.output)
     if node.op_type in COERCED_2D_OPS and opset < COERCED_SOFTMAX_BEFORE:
@@ -186,6 +236,14 @@ def _node(node: onnx.NodeProto, index: int, opset: int) -> Node:
         inputs = [inputs[0], "", inputs[1]]
         attrs.setdefault("coordinate_transformation_mode", "asymmetric")
         attrs.setdefault("nearest_mode", "floor")
+    elif node.op_type in CONTROL_FLOW and node.domain in DEFAULT_DOMAINS:
+        # What the subgraphs read from outside is an input too: dead code, liveness and the
+        # engine see it; onnx sees the declared inputs only.
+        attrs[DECLARED_INPUTS] = len(inputs)
+        attrs[SUBGRAPH_OPSET] = opset
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                inputs += [x for x in outer_references(attr.g) if x not in inputs]
     elif node.op_type == "MaxPool" and len(outputs) > 1 and outputs[1]:
         attrs["with_indices"] = 1  # the argmax is only computed when someone reads it
     name = node.name or f"{node.op_type}_{index}"

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 
 import npu_opslib
-from npu_compiler.ir import Graph, Node
+from npu_compiler.ir import RUN_TIME_COMPILED, Graph, Node
 from npu_compiler.passes.registry import compiler_pass, summary
 from npu_compiler.passes.shapes import shape_inference
 
@@ -28,7 +28,7 @@ def constant_folding(graph: Graph) -> Graph:
                 node.op_type, [placeholder], node.attrs)[0])
             folded[node.op_type] += 1
             continue
-        if not all(name in graph.constants for name in present):
+        if node.op_type in RUN_TIME_COMPILED or not all(name in graph.constants for name in present):
             kept.append(node)
             continue
         args = [graph.constants[name] if name else None for name in node.inputs]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 import npu_opslib
-from npu_compiler.ir import Graph, Node, Value
+from npu_compiler.ir import RUN_TIME_COMPILED, Graph, Node, Value
 from npu_compiler.passes.registry import compiler_pass, summary
 
 def _relu_input(graph: Graph, producers: dict, value: str, reader: Node) -> str | None:
@@ -116,7 +116,8 @@ def fuse_epilogues(graph: Graph) -> Graph:
     node takes the consumer's place in the order, so the residual operand of an Add is ready."""
     fused: Counter = Counter()
     for producer in list(graph.nodes):
-        if not any(n is producer for n in graph.nodes) or len(producer.outputs) != 1:
+        if not any(n is producer for n in graph.nodes) or len(producer.outputs) != 1 or \
+                producer.op_type in RUN_TIME_COMPILED:
             continue
         accepted = npu_opslib.get_kernel(producer.op_type).fusions
         while True:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from npu_compiler.errors import CompileError
-from npu_compiler.ir import Graph, Node
+from npu_compiler.ir import RUN_TIME_COMPILED, Graph, Node
 from npu_compiler.passes.registry import compiler_pass
 
 ALIGNMENT = 64  # bytes: every offset suits any element type and a DMA burst
@@ -26,6 +26,14 @@ def value_bytes(graph: Graph, name: str) -> int:
         raise CompileError(f"cannot plan memory for value {name!r}: its size is not known at "
                            f"compile time ({known})")
     return int(np.prod(value.shape, dtype=np.int64)) * np.dtype(value.dtype).itemsize
+
+
+def _run_sized(graph: Graph, name: str) -> bool:
+    """Whether `name` is the output of a control-flow node whose shape is not known."""
+    value = graph.values.get(name)
+    if value is not None and value.shape is not None:
+        return False
+    return any(name in n.outputs for n in graph.nodes if n.op_type in RUN_TIME_COMPILED)
 
 
 def resolve_alias(aliases: dict[str, dict], name: str) -> tuple[str, int]:
@@ -91,7 +99,8 @@ def plan_arena(graph: Graph, aliases: dict[str, dict] | None = None) -> dict:
     """Place the intermediate buffers in one arena (graph.memory, returned). Values aliased
     into another get no buffer of their own: their offset is inside their buffer's."""
     aliases = dict(aliases or {})
-    spans = lifetimes(graph, aliases)
+    # A control-flow output of a shape known only when it runs gets its buffer then.
+    spans = {n: s for n, s in lifetimes(graph, aliases).items() if not _run_sized(graph, n)}
     sizes = {name: _aligned(value_bytes(graph, name)) for name in spans}
     offsets = assign_offsets(sizes, spans)
     for name in aliases:
@@ -100,7 +109,8 @@ def plan_arena(graph: Graph, aliases: dict[str, dict] | None = None) -> dict:
     arena = max((offsets[n] + sizes[n] for n in sizes), default=0)
     unplanned = sum(sizes.values())
     weights = sum(int(a.nbytes) for a in graph.constants.values())
-    io = sum(value_bytes(graph, n) for n in list(graph.inputs) + list(graph.outputs))
+    io = sum(value_bytes(graph, n) for n in list(graph.inputs) + list(graph.outputs)
+             if not _run_sized(graph, n))
     graph.memory = {"arena_bytes": arena, "offsets": offsets, "unplanned_bytes": unplanned,
                     "weight_bytes": weights, "io_bytes": io,
                     "peak_bytes": weights + io + arena, "aliases": aliases}

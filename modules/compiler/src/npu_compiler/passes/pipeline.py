@@ -9,8 +9,8 @@ import time
 from npu_compiler.errors import CompileError
 from npu_compiler.ir import Graph
 # Every family of passes registers its passes on import: the pipeline names them all.
-from npu_compiler.passes import (cleanup, folding, fusion, layout, memory, patterns,  # noqa: F401
-                                 precision, selection, shapes)
+from npu_compiler.passes import (cleanup, control, folding, fusion, layout, memory,  # noqa: F401
+                                 patterns, precision, selection, shapes)
 from npu_compiler.passes.registry import PASSES
 
 log = logging.getLogger("npu_compiler.passes")
@@ -20,6 +20,9 @@ DEFAULT_PIPELINE = [
     "constant_folding",
     "shape_inference",  # again: folded shape arithmetic (Reshape targets...) is now constant
     "fold_shapes",  # and again until nothing more folds (shapes bound from --shape or feeds)
+    "fold_control_flow",  # an If on a constant condition becomes its branch
+    "fold_shapes",  # what the inlined branch computes from constants
+    "defer_data_shapes",  # shapes computed from fed values: compiled when the model runs
     "dropout_to_identity",
     "eliminate_identity",
     "dead_code",

@@ -14,7 +14,7 @@ import numpy as np
 
 import npu_opslib
 from npu_compiler.errors import CompileError
-from npu_compiler.ir import Graph, Node
+from npu_compiler.ir import RUN_TIME_COMPILED, Graph, Node
 from npu_compiler.passes.registry import compiler_pass, summary
 from npu_compiler.passes.selection import kernel_attrs
 
@@ -47,6 +47,8 @@ def _kernel(node: Node):
 
 
 def _quantizable(node: Node) -> bool:
+    if node.op_type in RUN_TIME_COMPILED:
+        return False
     kernel = _kernel(node)
     return kernel.unit == "array" and "int8" in kernel.supported_precisions()
 
@@ -145,7 +147,8 @@ def lower_precision(graph: Graph) -> Graph:
     else:
         lowered = Counter()
         for node in graph.nodes:
-            supported = graph.precision in _kernel(node).supported_precisions()
+            supported = node.op_type not in RUN_TIME_COMPILED and \
+                graph.precision in _kernel(node).supported_precisions()
             node.precision = graph.precision if supported else "fp32"
             if supported:
                 lowered[node.op_type] += 1

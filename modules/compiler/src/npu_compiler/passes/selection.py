@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import npu_opslib
 from npu_compiler.errors import CompileError, UnsupportedOperator
-from npu_compiler.ir import Graph, Node
+from npu_compiler.ir import RUN_TIME_COMPILED, Graph, Node
 from npu_compiler.passes.registry import compiler_pass
 
 # ONNX's layout; assign_layout may put spatial kernels in the SKU's (node.layout).
@@ -57,6 +57,11 @@ def select_kernels(graph: Graph) -> Graph:
         raise CompileError("select_kernels needs a target SKU")
     tried = 0
     for node in graph.nodes:
+        if node.op_type in RUN_TIME_COMPILED:
+            # Its subgraphs are compiled and costed by the engine for the branch it takes and
+            # the iterations it runs (control_flow.py); nothing to select here.
+            node.kernel, node.config, node.cost = "ControlFlow", {}, {"total_cycles": 0}
+            continue
         key = kernel_key(graph, node)
         try:
             selection = npu_opslib.select(graph.sku, key, kernel_attrs(node))

@@ -9,7 +9,8 @@ from onnx import helper, numpy_helper
 
 import npu_opslib
 from npu_compiler.errors import CompileError
-from npu_compiler.ir import Graph, Value
+from npu_compiler.ir import Graph, Node, Value
+from npu_compiler.onnx_import import DECLARED_INPUTS, SUBGRAPH_OPSET, decode_subgraph, is_subgraph
 from npu_compiler.passes.registry import compiler_pass
 
 SMALL_CONSTANT = 4096
@@ -24,10 +25,9 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
 
     nodes = []
     for node in graph.nodes:
-        attrs = {k: (numpy_helper.from_array(np.asarray(v)) if isinstance(v, np.ndarray) else v)
-                 for k, v in node.attrs.items() if k != "coerce_2d"}
-        nodes.append(helper.make_node(node.op_type, node.inputs, node.outputs, name=node.name,
-                                      domain=node.domain or None, **attrs))
+        nodes.append(helper.make_node(node.op_type, declared_inputs(node), node.outputs,
+                                      name=node.name, domain=node.domain or None,
+                                      **onnx_attrs(node)))
     custom = [node for node in graph.nodes if node.domain]
     # onnx knows nothing of custom operators: what their kernels said of their outputs
     # (custom_shapes) is stated, for the values downstream.
@@ -45,6 +45,26 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
     opsets = [helper.make_opsetid("", graph.opset)]
     opsets += [helper.make_opsetid(d, 1) for d in sorted({n.domain for n in custom})]
     return helper.make_model(onnx_graph, opset_imports=opsets)
+
+
+def declared_inputs(node: Node) -> list[str]:
+    """A node's inputs as ONNX declares them (a control-flow node's outer-scope values
+    follow its own in the IR)."""
+    count = node.attrs.get(DECLARED_INPUTS)
+    return node.inputs if count is None else node.inputs[:count]
+
+
+def onnx_attrs(node: Node) -> dict:
+    attrs = {}
+    for key, value in node.attrs.items():
+        if key in ("coerce_2d", DECLARED_INPUTS, SUBGRAPH_OPSET):
+            continue
+        if isinstance(value, np.ndarray):
+            value = numpy_helper.from_array(np.asarray(value))
+        elif is_subgraph(value):
+            value = decode_subgraph(value)
+        attrs[key] = value
+    return attrs
 
 
 @compiler_pass("shape_inference")
