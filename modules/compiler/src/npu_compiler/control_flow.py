@@ -23,6 +23,12 @@ MAX_ITERATIONS = 1_000_000  # a Loop with neither trip count nor condition input
 SHAPE_VALUES = 64  # integer tensors up to this size may be what shapes are computed from
 
 
+def _shape_like(value) -> bool:
+    """Small integer tensors, and float scalars (a Range over float bounds)."""
+    value = np.asarray(value)
+    return (value.dtype.kind in "iub" and value.size <= SHAPE_VALUES) or value.size == 1
+
+
 class ControlFlowStep:
     """Runs one If/Loop/Scan step; `make_engine(plan)` builds an engine on the parent's
     context, `compile(model)` a plan of a subgraph for the parent's SKU and precision."""
@@ -88,9 +94,7 @@ class ControlFlowStep:
         """The rest of the graph, compiled for the values it is fed: small integer tensors
         (the sizes, starts and counts shapes are computed from) are compiled in as constants,
         so the shapes they determine fold; the rest are inputs."""
-        fixed = {n: np.asarray(values[n]) for n in self.outer["body"]
-                 if np.asarray(values[n]).dtype.kind in "iub" and
-                 np.asarray(values[n]).size <= SHAPE_VALUES}
+        fixed = {n: np.asarray(values[n]) for n in self.outer["body"] if _shape_like(values[n])}
         outputs = self._run("body", {}, values, fixed)
         return outputs, {"specialized_on": sorted(fixed)}
 

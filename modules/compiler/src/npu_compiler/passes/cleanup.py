@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from npu_compiler.ir import Graph
+from npu_compiler.ir import RUN_TIME_COMPILED, Graph
 from npu_compiler.passes.registry import compiler_pass, summary
 
 @compiler_pass("dropout_to_identity")
@@ -31,10 +31,14 @@ def eliminate_identity(graph: Graph) -> Graph:
     """Consumers of an Identity read its input instead (kept when it feeds a graph output
     straight from a graph input, where there is nothing to rewire to)."""
     removed = 0
+    # A subgraph names what it reads from outside: those values keep their names.
+    by_subgraphs = {x for n in graph.nodes if n.op_type in RUN_TIME_COMPILED for x in n.inputs}
     for node in list(graph.nodes):
         if node.op_type != "Identity":
             continue
         source, target = node.inputs[0], node.outputs[0]
+        if target in by_subgraphs or source in by_subgraphs:
+            continue
         if target in graph.outputs and (source in graph.inputs or source in graph.outputs or
                                         source in graph.constants):
             continue

@@ -5,15 +5,16 @@ What stays If, Loop or Scan runs on the engine (control_flow.py)."""
 from __future__ import annotations
 
 import numpy as np
-from onnx import numpy_helper
-
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from npu_compiler.ir import CONTROL_FLOW, DEFERRED, Graph, Node, Value
 from npu_compiler.onnx_import import (DECLARED_INPUTS, SUBGRAPH_OPSET, convert_node,
                                       decode_subgraph, encode_subgraph)
 from npu_compiler.passes.registry import compiler_pass
 from npu_compiler.passes.shapes import declared_inputs, onnx_attrs, shape_inference
+
+# The deferred step's name, and so its compiled body's graph name (control_flow.py)
+DEFERRED_PREFIX = "deferred/"
 
 
 def _inline(graph: Graph, node: Node, branch_name: str) -> list[Node]:
@@ -53,21 +54,32 @@ def fold_control_flow(graph: Graph) -> Graph:
     return graph
 
 
-def _shape_unknown(graph: Graph, node: Node) -> bool:
-    names = [n for n in node.inputs if n] + [n for n in node.outputs if n]
-    return any(graph.value(n).shape is None for n in names)
+def _first_deferred(graph: Graph) -> int | None:
+    """The index of the first node a kernel cannot be chosen for before the model runs: the
+    producer of the first value read with an unknown shape (a control-flow node, whose
+    subgraphs the engine compiles anyway, may produce it)."""
+    producers = graph.producers()
+    for index, node in enumerate(graph.nodes):
+        unknown = [x for x in node.inputs if x and graph.value(x).shape is None]
+        if not unknown:
+            continue
+        origins = [producers[x] for x in unknown if x in producers]
+        if node.op_type in CONTROL_FLOW and all(o.op_type in CONTROL_FLOW for o in origins):
+            continue
+        firsts = [graph.nodes.index(o) for o in origins if o.op_type not in CONTROL_FLOW]
+        return min(firsts + [index])
+    return None
 
 
 @compiler_pass("defer_data_shapes")
 def defer_data_shapes(graph: Graph) -> Graph:
     """Nodes whose shapes depend on values known only when the model runs (a Range over a
     fed length, a Pad by fed amounts, what follows a Loop), and all after them, become one
-    step the engine compiles when it runs, for the values it is fed (control_flow.py). A
-    control-flow node whose outputs are all that is unknown stays a step of its own."""
-    first = next((i for i, n in enumerate(graph.nodes) if _shape_unknown(graph, n) and not (
-        n.op_type in CONTROL_FLOW and all(graph.value(x).shape is not None
-                                          for x in n.inputs if x))), None)
-    if first is None:
+    step the engine compiles when it runs, for the values it is fed (control_flow.py). Not
+    within such a step itself: what is still unknown there is computed from data, and kernel
+    selection says so, naming the node."""
+    first = _first_deferred(graph)
+    if first is None or graph.name.startswith(DEFERRED_PREFIX):
         return graph
     region = graph.nodes[first:]
     produced = {o for n in region for o in n.outputs if o}
@@ -80,7 +92,7 @@ def defer_data_shapes(graph: Graph) -> Graph:
                           domain=n.domain or None, **onnx_attrs(n)) for n in region],
         f"{graph.name}/deferred", [], [helper.make_value_info(o, _type(graph, o))
                                        for o in outputs])
-    deferred = Node(f"deferred/{region[0].name}", DEFERRED, list(reads), outputs,
+    deferred = Node(f"{DEFERRED_PREFIX}{region[0].name}", DEFERRED, list(reads), outputs,
                     attrs={"body": encode_subgraph(body), DECLARED_INPUTS: 0,
                            SUBGRAPH_OPSET: graph.opset})
     graph.nodes[first:] = [deferred]
