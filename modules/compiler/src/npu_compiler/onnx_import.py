@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import external_data_helper, helper, numpy_helper, version_converter
 
 import npu_opslib
 from npu_compiler.errors import CompileError, InputError, ModelLoadError, UnsupportedOperator
@@ -23,18 +23,72 @@ RESIZE_ROI_SINCE = 11  # Resize-10 takes (X, scales); later ones (X, roi, scales
 def load_model(model) -> tuple[onnx.ModelProto, str]:
     """The ModelProto and a name for messages."""
     if isinstance(model, onnx.ModelProto):
-        return model, model.graph.name or "<model>"
+        return _converted(model, model.graph.name or "<model>"), model.graph.name or "<model>"
     path = Path(model)
     if not path.is_file():
         raise ModelLoadError(f"cannot read model {path}: no such file")
     try:
-        proto = onnx.load(str(path))
+        proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises several types for corrupt bytes
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelLoadError(f"cannot load model {path}: not a valid ONNX file ({first_line})")
     if not proto.graph.node:
         raise ModelLoadError(f"cannot load model {path}: the graph has no nodes")
-    return proto, str(path)
+    _load_external_data(proto, path)
+    return _converted(proto, str(path)), str(path)
+
+
+def _external_tensors(graph: onnx.GraphProto):
+    """Every tensor of a graph and its subgraphs that keeps its data in a side file."""
+    tensors = list(graph.initializer)
+    for node in graph.node:
+        for attr in node.attribute:
+            tensors += [attr.t] if attr.type == onnx.AttributeProto.TENSOR else []
+            tensors += list(attr.tensors)
+            for sub in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else []) + \
+                    list(attr.graphs):
+                tensors += _external_tensors(sub)
+    return [t for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
+
+
+def _load_external_data(proto: onnx.ModelProto, path: Path) -> None:
+    """Side-file tensors, read only from inside the model's folder: a location that escapes
+    it (`../`, an absolute path, a symlink out) is refused before anything is read."""
+    tensors = _external_tensors(proto.graph)
+    if not tensors:
+        return
+    folder = path.resolve().parent
+    for tensor in tensors:
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        target = (folder / location).resolve()
+        if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
+            raise ModelLoadError(f"cannot load model {path}: tensor {tensor.name!r} keeps its "
+                                 f"data at {location!r}, outside the model's folder; refused")
+        if not target.is_file():
+            raise ModelLoadError(f"cannot load model {path}: tensor {tensor.name!r} keeps its "
+                                 f"data in {location!r}, which does not exist")
+    try:
+        external_data_helper.load_external_data_for_model(proto, str(folder))
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelLoadError(f"cannot load model {path}: external data: {first_line}")
+
+
+OLDEST_OPSET = 7  # older models are converted by onnx's version converter
+CONVERTED_TO = 13
+
+
+def _converted(proto: onnx.ModelProto, source: str) -> onnx.ModelProto:
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None or opset >= OLDEST_OPSET:
+        return proto
+    try:
+        return version_converter.convert_version(proto, CONVERTED_TO)
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelLoadError(f"cannot load model {source}: opset {opset} is older than "
+                             f"{OLDEST_OPSET} and onnx's version converter failed "
+                             f"({first_line[:200]})")
 
 
 def _dims(type_proto) -> tuple[int, ...] | None:
