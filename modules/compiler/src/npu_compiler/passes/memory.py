@@ -10,6 +10,7 @@ import numpy as np
 from npu_compiler.errors import CompileError
 from npu_compiler.ir import RUN_TIME_COMPILED, Graph, Node
 from npu_compiler.passes.registry import compiler_pass
+from npu_compiler.passes.shapes import unknown_shape_reason
 
 ALIGNMENT = 64  # bytes: every offset suits any element type and a DMA burst
 
@@ -23,8 +24,10 @@ def value_bytes(graph: Graph, name: str) -> int:
     if value is None or value.shape is None or value.dtype is None or \
             any(not isinstance(d, (int, np.integer)) or d < 0 for d in value.shape):
         known = "unknown" if value is None else f"shape {value.shape}, dtype {value.dtype}"
+        reason = f"; {unknown_shape_reason(graph, name)}" if value is None or \
+            value.shape is None else ""
         raise CompileError(f"cannot plan memory for value {name!r}: its size is not known at "
-                           f"compile time ({known})")
+                           f"compile time ({known}){reason}")
     return int(np.prod(value.shape, dtype=np.int64)) * np.dtype(value.dtype).itemsize
 
 

@@ -7,6 +7,7 @@ import npu_opslib
 from npu_compiler.errors import CompileError, UnsupportedOperator
 from npu_compiler.ir import RUN_TIME_COMPILED, Graph, Node
 from npu_compiler.passes.registry import compiler_pass
+from npu_compiler.passes.shapes import unknown_shape_reason
 
 # ONNX's layout; assign_layout may put spatial kernels in the SKU's (node.layout).
 ONNX_LAYOUT = "NCHW"
@@ -20,28 +21,10 @@ def kernel_key(graph: Graph, node: Node) -> npu_opslib.KernelKey:
         shape = graph.value(name).shape
         if shape is None:
             raise CompileError(f"shape of value {name!r} (input of {node.describe()}) is "
-                               f"unknown after shape inference: {_unknown_origin(graph, name)}")
+                               f"unknown after shape inference: {unknown_shape_reason(graph, name)}")
         shapes.append(shape)
     return npu_opslib.KernelKey(node.op_type, tuple(shapes), graph.node_precision(node),
                                 node.layout, node.fusion_name)
-
-
-def _unknown_origin(graph: Graph, name: str) -> str:
-    """Why a shape is unknown: the first node, walking back, whose inputs all have known shapes
-    but whose output shape depends on the values of inputs known only when the model runs."""
-    producers = graph.producers()
-    seen = set()
-    while name in producers and name not in seen:
-        seen.add(name)
-        node = producers[name]
-        unknown = [x for x in node.inputs if x and graph.value(x).shape is None]
-        if not unknown:
-            data = [x for x in node.inputs[1:] if x and x not in graph.constants]
-            reads = f" (the values of {', '.join(map(repr, data))})" if data else ""
-            return (f"{node.describe()} computes the shape of {name!r} from data{reads}, "
-                    "which is known only when the model runs")
-        name = unknown[0]
-    return f"value {name!r} has no known shape (give the input shapes with --shape)"
 
 
 def kernel_attrs(node: Node) -> dict:

@@ -121,3 +121,21 @@ def _onnx_shapes(graph: Graph) -> None:
             value.shape = tuple(int(d.dim_value) for d in tensor.shape.dim)
         if value.dtype is None and tensor.elem_type:
             value.dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.elem_type)).name
+
+
+def unknown_shape_reason(graph: Graph, name: str) -> str:
+    """Why a shape is unknown: the first node, walking back, whose inputs all have known shapes
+    but whose output shape depends on the values of inputs known only when the model runs."""
+    producers = graph.producers()
+    seen = set()
+    while name in producers and name not in seen:
+        seen.add(name)
+        node = producers[name]
+        unknown = [x for x in node.inputs if x and graph.value(x).shape is None]
+        if not unknown:
+            data = [x for x in node.inputs[1:] if x and x not in graph.constants]
+            reads = f" (the values of {', '.join(map(repr, data))})" if data else ""
+            return (f"{node.describe()} computes the shape of {name!r} from data{reads}, "
+                    "which is known only when the model runs")
+        name = unknown[0]
+    return f"value {name!r} has no known shape (give the input shapes with --shape)"
