@@ -138,7 +138,8 @@ class Engine:
             array = np.asarray(feeds[name])
             if tuple(array.shape) != tuple(spec["shape"]):
                 raise InputError(f"input {name!r} has shape {list(array.shape)}, the model "
-                                 f"expects {spec['shape']}")
+                                 f"expects {spec['shape']} (a plan is compiled for one shape: "
+                                 f"compile for this one with --shape or shapes=)")
             checked[name] = array.astype(spec["dtype"], copy=False)
         return checked
 
