@@ -86,3 +86,16 @@ def test_an_old_opset_is_converted_and_unused_imports_are_ignored():
     x = np.ones((1, 4), np.float32)
     np.testing.assert_allclose(onnxruntime_outputs(extra, {"x": x})["y"],
                                np.maximum(x @ WEIGHTS, 0), rtol=1e-5)
+
+
+def test_changed_side_file_weights_are_not_served_from_the_plan_cache(tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx.save(matmul_model(), str(path), save_as_external_data=True, location="m.bin",
+              size_threshold=0)
+    x = np.ones((1, 4), np.float32)
+    first = npu_compiler.compile_model(path, "npu-edge", cache_dir=tmp_path / "plans")
+    (tmp_path / "m.bin").write_bytes((WEIGHTS * 2).tobytes())  # m.onnx untouched
+    second = npu_compiler.compile_model(path, "npu-edge", cache_dir=tmp_path / "plans")
+    out1, _ = npu_compiler.Engine(first).run({"x": x})
+    out2, _ = npu_compiler.Engine(second).run({"x": x})
+    np.testing.assert_allclose(out2["y"], out1["y"] * 2, rtol=1e-5)

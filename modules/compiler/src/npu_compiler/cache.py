@@ -53,7 +53,31 @@ def model_digest(model) -> str:
         if not path.is_file():
             raise ModelLoadError(f"cannot read model {path}: no such file")
         data = path.read_bytes()
-    return hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data)
+    if not isinstance(model, onnx.ModelProto) and len(data) <= EXTERNAL_DATA_PROBE:
+        # Weights in side files change without the .onnx changing: their sizes and times
+        # are part of the key (a model with external data has a small .onnx file).
+        for side in _side_files(data, path.parent):
+            stat = side.stat()
+            digest.update(f"{side.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+EXTERNAL_DATA_PROBE = 64 << 20
+
+
+def _side_files(data: bytes, folder: Path) -> list[Path]:
+    import onnx
+
+    from npu_compiler.onnx_import import external_tensors
+
+    try:
+        proto = onnx.load_model_from_string(data)
+    except Exception:
+        return []  # not a model: loading it reports that
+    locations = {e.value for t in external_tensors(proto.graph) for e in t.external_data
+                 if e.key == "location"}
+    return sorted(p for p in (folder / loc for loc in locations) if p.is_file())
 
 
 def calibration_digest(samples: list[dict]) -> str:

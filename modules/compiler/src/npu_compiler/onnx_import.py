@@ -38,7 +38,7 @@ def load_model(model) -> tuple[onnx.ModelProto, str]:
     return _converted(proto, str(path)), str(path)
 
 
-def _external_tensors(graph: onnx.GraphProto):
+def external_tensors(graph: onnx.GraphProto):
     """Every tensor of a graph and its subgraphs that keeps its data in a side file."""
     tensors = list(graph.initializer)
     for node in graph.node:
@@ -47,14 +47,14 @@ def _external_tensors(graph: onnx.GraphProto):
             tensors += list(attr.tensors)
             for sub in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else []) + \
                     list(attr.graphs):
-                tensors += _external_tensors(sub)
+                tensors += external_tensors(sub)
     return [t for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
 
 
 def _load_external_data(proto: onnx.ModelProto, path: Path) -> None:
     """Side-file tensors, read only from inside the model's folder: a location that escapes
     it (`../`, an absolute path, a symlink out) is refused before anything is read."""
-    tensors = _external_tensors(proto.graph)
+    tensors = external_tensors(proto.graph)
     if not tensors:
         return
     folder = path.resolve().parent
