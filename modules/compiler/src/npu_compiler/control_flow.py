@@ -20,6 +20,7 @@ from npu_compiler.onnx_import import DECLARED_INPUTS, SUBGRAPH_OPSET, decode_sub
     outer_references
 
 MAX_ITERATIONS = 1_000_000  # a Loop with neither trip count nor condition input
+ENGINES_KEPT = 32  # compiled subgraphs per step, by signature
 SHAPE_VALUES = 64  # integer tensors up to this size may be what shapes are computed from
 
 
@@ -66,6 +67,10 @@ class ControlFlowStep:
             except CompileError as exc:
                 raise CompileError(f"{self.op_type} node {self.step['name']!r}, {name}: "
                                    f"{exc}") from None
+            if len(self._engines) >= ENGINES_KEPT:
+                # Shapes that change every iteration (a growing carried value): keep the
+                # latest, not one engine per iteration ever run.
+                self._engines.pop(next(iter(self._engines)))
             engine = self._engines[signature] = self._make_engine(plan)
         return engine
 
