@@ -1,6 +1,6 @@
 """The on-disk cache of compiled plans, keyed by what a plan depends on: the model's bytes,
-the compiler and opslib (version and source), the SKU, the precision, the batch, the pipeline
-and the calibration data. Directory: $NPU_PLAN_CACHE, else ~/.cache/npu-compiler."""
+the compiler and opslib (version and source), the SKU, the precision, the batch, the input
+shape signature, the pipeline and the calibration data. Directory: $NPU_PLAN_CACHE, else ~/.cache/npu-compiler."""
 
 from __future__ import annotations
 
@@ -53,7 +53,31 @@ def model_digest(model) -> str:
         if not path.is_file():
             raise ModelLoadError(f"cannot read model {path}: no such file")
         data = path.read_bytes()
-    return hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data)
+    if not isinstance(model, onnx.ModelProto) and len(data) <= EXTERNAL_DATA_PROBE:
+        # Weights in side files change without the .onnx changing: their sizes and times
+        # are part of the key (a model with external data has a small .onnx file).
+        for side in _side_files(data, path.parent):
+            stat = side.stat()
+            digest.update(f"{side.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+EXTERNAL_DATA_PROBE = 64 << 20
+
+
+def _side_files(data: bytes, folder: Path) -> list[Path]:
+    import onnx
+
+    from npu_compiler.onnx_import import external_tensors
+
+    try:
+        proto = onnx.load_model_from_string(data)
+    except Exception:
+        return []  # not a model: loading it reports that
+    locations = {e.value for t in external_tensors(proto.graph) for e in t.external_data
+                 if e.key == "location"}
+    return sorted(p for p in (folder / loc for loc in locations) if p.is_file())
 
 
 def calibration_digest(samples: list[dict]) -> str:
@@ -66,12 +90,14 @@ def calibration_digest(samples: list[dict]) -> str:
     return digest.hexdigest()
 
 
-def plan_key(model, sku, *, precision, batch, pipeline, calibration) -> str:
+def plan_key(model, sku, *, precision, batch, pipeline, calibration, shapes=None) -> str:
     parts = {"model": model_digest(model),
              "compiler": package_identity("npu-compiler", "npu_compiler"),
              "opslib": package_identity("npu-opslib", "npu_opslib"),
              "sku": sku.to_dict(), "precision": precision, "batch": batch,
              "pipeline": list(pipeline) if pipeline else None,
+             # The shape signature the plan is specialized to: one plan per signature.
+             "shapes": shapes,
              "calibration": calibration_digest(calibration) if precision == "int8" else None}
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -11,14 +11,10 @@ import time
 import numpy as np
 
 from npu_compiler.errors import (CompileError, InputError, ModelLoadError, UnsupportedOperator,
-                                 UnsupportedPrecision)
+                                 UnsupportedPrecision, UsageError)
 
 EXIT_OTHER, EXIT_USAGE, EXIT_UNSUPPORTED, EXIT_OUT_OF_MEMORY = 1, 2, 3, 4
 WARM_RUNS = 2  # timed runs after the first; warm_run_s is the fastest
-
-
-class UsageError(Exception):
-    """Bad command line or bad input file: exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--explain", action="store_true",
                      help="print what each compiler pass did")
     run.add_argument("--batch", type=int, default=None, help="batch size of the inputs")
-    run.add_argument("--inputs", help="npz of input arrays keyed by input name")
+    run.add_argument("--inputs", help="npz of input arrays keyed by input name (their shapes "
+                     "bind the model's symbolic dimensions)")
+    _shape_argument(run)
     run.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     run.add_argument("--save-outputs", help="write the outputs to this npz, keyed by name")
     run.add_argument("--trace", help="write the Chrome trace (Perfetto) JSON here")
@@ -53,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--precision", default="fp32")
     compile_.add_argument("--calibration", metavar="FILE.npz")
     compile_.add_argument("--batch", type=int, default=None)
+    _shape_argument(compile_)
     compile_.add_argument("--out", required=True, help="directory for plan.json + constants.npz")
     compile_.add_argument("--json", action="store_true", help="print one JSON object")
     from npu_compiler.analysis.cli import add_commands  # analyze, plan-diff, explore
@@ -61,9 +60,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """NAME=1x3x640x640 -> (NAME, (1, 3, 640, 640)); NAME= is a scalar."""
+    name, sep, dims = text.rpartition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        shape = tuple(int(d) for d in dims.lower().split("x")) if dims else ()
+        if any(d < 0 for d in shape):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--shape {text!r}: expected NAME=DIMxDIM... (e.g. images=1x3x640x640)") from None
+    return name, shape
+
+
+def _shape_argument(parser) -> None:
+    parser.add_argument("--shape", type=parse_shape, action="append", default=[],
+                        metavar="NAME=1x3x640x640",
+                        help="the shape of input NAME (repeatable): binds its symbolic "
+                             "dimensions; the plan is specialized and cached per signature")
+
+
 def random_feeds(plan, seed: int) -> dict[str, np.ndarray]:
     """Standard normal floats; integers (indices, token ids) are 0, valid for any table."""
-    from npu_compiler.quantize import random_feeds as seeded
+    from npu_compiler.passes.precision import random_feeds as seeded
 
     return seeded(plan.inputs, seed)
 
@@ -76,12 +97,15 @@ def command_run(args) -> dict:
     from npu_compiler.engine import Engine
 
     sku = load_sku(args.sku)  # a name or a YAML file: the engine needs the same SKU object
+    given = read_npz(args.inputs, "inputs") if args.inputs else None
     started = time.perf_counter()
-    plan, cached = compile_cached(args.model, sku, precision=args.precision, batch=args.batch,
-                                  calibration=args.calibration,
-                                  cache_dir=None if args.no_cache else cache.default_dir())
+    plan, cached = compile_cached(
+        args.model, sku, precision=args.precision, batch=args.batch,
+        calibration=args.calibration, cache_dir=None if args.no_cache else cache.default_dir(),
+        shapes=dict(args.shape),
+        feed_shapes={n: a.shape for n, a in given.items()} if given else None)
     compile_s = time.perf_counter() - started
-    feeds = read_npz(args.inputs, "inputs") if args.inputs else random_feeds(plan, args.seed)
+    feeds = given if given is not None else random_feeds(plan, args.seed)
     started = time.perf_counter()
     engine = Engine(plan, sku=sku)
     outputs, profile = engine.run(feeds)
@@ -125,7 +149,7 @@ def command_compile(args) -> dict:
 
     started = time.perf_counter()
     plan = compile_model(args.model, args.sku, precision=args.precision, batch=args.batch,
-                         calibration=args.calibration)
+                         calibration=args.calibration, shapes=dict(args.shape))
     compile_s = time.perf_counter() - started
     out = plan.save(args.out)
     return {"model": str(args.model), "sku": plan.sku, "precision": plan.precision,

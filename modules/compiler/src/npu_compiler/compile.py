@@ -10,23 +10,35 @@ from npu_driver import load_sku
 from npu_compiler.errors import InputError
 from npu_compiler.ir import Graph
 from npu_compiler.onnx_import import import_model
-from npu_compiler.passes import run_pipeline
+from npu_compiler.passes.pipeline import run_pipeline
 from npu_compiler.plan import Plan, check_precision
 
 
 def compile_model(model, sku, *, precision: str = "fp32", batch: int | None = None,
-                  pipeline=None, calibration=None, cache_dir=None) -> Plan:
+                  pipeline=None, calibration=None, cache_dir=None, shapes=None,
+                  feed_shapes=None) -> Plan:
     """Import `model` (path or ModelProto), run the pass pipeline for `sku`, return the plan.
 
     `calibration` (int8): a dict of input arrays, a list of them, or an .npz file; an array
     with one more leading axis than the input holds several samples. Default: seeded random
-    inputs. `cache_dir`: reuse and store compiled plans there (see `npu_compiler.cache`)."""
+    inputs. `cache_dir`: reuse and store compiled plans there (see `npu_compiler.cache`).
+    `shapes` (input name -> dims) specializes the plan to that shape signature: every
+    symbolic dimension of those inputs is bound, and shape arithmetic on them is folded;
+    `feed_shapes` does the same for the inputs with a symbolic dimension only (the shapes of
+    the arrays that will be fed)."""
     return compile_cached(model, sku, precision=precision, batch=batch, pipeline=pipeline,
-                          calibration=calibration, cache_dir=cache_dir)[0]
+                          calibration=calibration, cache_dir=cache_dir, shapes=shapes,
+                          feed_shapes=feed_shapes)[0]
+
+
+def _signature(shapes) -> dict | None:
+    return {name: [int(d) for d in dims] for name, dims in sorted(shapes.items())} \
+        if shapes else None
 
 
 def compile_cached(model, sku, *, precision="fp32", batch=None, pipeline=None,
-                   calibration=None, cache_dir=None) -> tuple[Plan, str]:
+                   calibration=None, cache_dir=None, shapes=None,
+                   feed_shapes=None) -> tuple[Plan, str]:
     """The plan, and "hit", "miss" (compiled and stored) or "off" (no cache)."""
     target = load_sku(sku)
     check_precision(precision, target)
@@ -36,11 +48,12 @@ def compile_cached(model, sku, *, precision="fp32", batch=None, pipeline=None,
         from npu_compiler import cache
 
         key = cache.plan_key(model, target, precision=precision, batch=batch,
-                             pipeline=pipeline, calibration=samples)
+                             pipeline=pipeline, calibration=samples,
+                             shapes={"given": _signature(shapes), "fed": _signature(feed_shapes)})
         cached = cache.load(Path(cache_dir), key)
         if cached is not None:
             return cached, "hit"
-    graph: Graph = import_model(model, batch=batch)
+    graph: Graph = import_model(model, batch=batch, shapes=shapes, feed_shapes=feed_shapes)
     graph.sku = target
     graph.precision = precision
     graph.calibration = samples

@@ -13,8 +13,11 @@ import numpy as np
 import npu_opslib
 from npu_runtime import Context
 
+from npu_compiler.compile import compile_model
+from npu_compiler.control_flow import ControlFlowStep
 from npu_compiler.errors import InputError
-from npu_compiler.passes import ONNX_LAYOUT
+from npu_compiler.ir import RUN_TIME_COMPILED
+from npu_compiler.passes.selection import ONNX_LAYOUT
 from npu_compiler.plan import Plan
 
 
@@ -33,9 +36,10 @@ class ArenaSlice:
 
 
 class Engine:
-    def __init__(self, plan: Plan, sku=None):
+    def __init__(self, plan: Plan, sku=None, ctx: Context | None = None):
+        """`ctx`: run on this context (a control-flow subgraph runs on its parent's)."""
         self.plan = plan
-        self.ctx = Context(sku if sku is not None else plan.sku)
+        self.ctx = ctx if ctx is not None else Context(sku if sku is not None else plan.sku)
         self.steps = [self._prepare(step) for step in plan.steps]
         self.weights = {name: self.ctx.to_device(array, name=name)
                         for name, array in plan.constants.items()}
@@ -46,10 +50,18 @@ class Engine:
         self._op_profiles = [_op_profile(step, selection) for step, selection, _ in self.steps]
         # The cost of a step is fixed for the plan: its launches' profile fields are too.
         self._cost_fields = {id(selection.cost): selection.cost.to_dict()
-                             for _, selection, _ in self.steps}
+                             for _, selection, _ in self.steps
+                             if not isinstance(selection, ControlFlowStep)}
+
+    def _subgraph_plan(self, model) -> Plan:
+        precision = "fp32" if self.plan.precision == "int8" else self.plan.precision
+        return compile_model(model, self.ctx.sku, precision=precision)
 
     def _prepare(self, step: dict):
         attrs = self.plan.step_attrs(step)
+        if step["op_type"] in RUN_TIME_COMPILED:
+            return step, ControlFlowStep(step, attrs, self._subgraph_plan,
+                                         lambda plan: Engine(plan, ctx=self.ctx)), attrs
         shapes = tuple(tuple(self.plan.values[name]["shape"]) for name in step["inputs"] if name)
         key = npu_opslib.KernelKey(step["op_type"], shapes,
                                    step.get("precision", self.plan.precision),
@@ -70,7 +82,7 @@ class Engine:
         written, so a kernel may transform them once (opslib 1.3's `prepack`; older kernels
         have none)."""
         for step, selection, attrs in self.steps:
-            prepack = getattr(selection.kernel, "prepack", None)
+            prepack = getattr(getattr(selection, "kernel", None), "prepack", None)
             constants = {index: self.weights[name].view()
                          for index, name in enumerate(step["inputs"]) if name in self.weights}
             if prepack is not None and constants:
@@ -126,7 +138,8 @@ class Engine:
             array = np.asarray(feeds[name])
             if tuple(array.shape) != tuple(spec["shape"]):
                 raise InputError(f"input {name!r} has shape {list(array.shape)}, the model "
-                                 f"expects {spec['shape']}")
+                                 f"expects {spec['shape']} (a plan is compiled for one shape: "
+                                 f"compile for this one with --shape or shapes=)")
             checked[name] = array.astype(spec["dtype"], copy=False)
         return checked
 
@@ -141,27 +154,7 @@ class Engine:
         # The engine owns its context: its timeline holds the latest run (what a trace saves),
         # not every run since the engine was built (a server's memory grew per request).
         ctx.timeline.records.clear()
-        # Arena values are there from the start: a value whose producers write its parts in
-        # place (the memory plan's aliases) is never the output of a step of its own.
-        live = {**self.weights, **self._arena_slices()}
-        for name, array in feeds.items():
-            live[name] = ctx.to_device(array, name=name)
-        for (step, selection, attrs), dead in zip(self.steps, self._frees):
-            for name in step["outputs"]:
-                if name and name not in live:
-                    value = self.plan.values[name]
-                    live[name] = ctx.alloc(value["shape"], value["dtype"], name=name)
-            npu_opslib.launch(
-                ctx, selection, [live[n] if n else None for n in step["inputs"]],
-                [live[n] for n in step["outputs"] if n], attrs, name=step["name"])
-            for name in dead:
-                buffer = live.pop(name)
-                if not isinstance(buffer, ArenaSlice):
-                    ctx.free(buffer)
-        outputs = {spec["name"]: ctx.to_host(live[spec["name"]]) for spec in self.plan.outputs}
-        for name, darr in live.items():  # the outputs, and any input no step reads
-            if name not in self.weights and not isinstance(darr, ArenaSlice):
-                ctx.free(darr)
+        outputs, ops = self._execute(feeds)
         end_cycle = ctx.synchronize()
         latency_us = ctx.timeline.cycles_to_us(end_cycle - start_cycle)
         batch = self._batch()
@@ -174,12 +167,60 @@ class Engine:
             "peak_device_bytes": ctx.device.peak_bytes,
             "launches": [self._launch_profile(r) for r in ctx.timeline.records],
             "clock_ghz": ctx.sku.clock_ghz,
-            "ops": [dict(op) for op in self._op_profiles],
+            "ops": ops,
         }
         if self.plan.memory:
             profile["arena_bytes"] = self.plan.memory["arena_bytes"]
             profile["planned_peak_bytes"] = self.plan.memory["peak_bytes"]
         return outputs, profile
+
+    def run_nested(self, feeds: dict) -> tuple[dict[str, np.ndarray], dict]:
+        """A run inside a parent's (a control-flow subgraph): on the shared context, its
+        timeline kept; the outputs, and the cycles and ops of this run."""
+        start_cycle = self.ctx.synchronize()
+        outputs, ops = self._execute(self._check_feeds(feeds))
+        return outputs, {"cycles": self.ctx.synchronize() - start_cycle, "ops": ops}
+
+    def _control_flow(self, step: dict, runner: ControlFlowStep, live: dict, index: int):
+        values = {n: np.array(live[n].view()) for n in step["inputs"] if n}
+        results, facts = runner.run(values)
+        for name, result in zip(step["outputs"], results):
+            if not name:
+                continue
+            result = np.asarray(result)
+            if name in live and tuple(live[name].shape) == result.shape:
+                live[name].view()[...] = result
+            else:
+                live[name] = self.ctx.to_device(np.ascontiguousarray(result), name=name)
+        self._op_profiles[index].update(facts)
+
+    def _execute(self, feeds: dict) -> tuple[dict[str, np.ndarray], list[dict]]:
+        ctx = self.ctx
+        # Arena values are there from the start: a value whose producers write its parts in
+        # place (the memory plan's aliases) is never the output of a step of its own.
+        live = {**self.weights, **self._arena_slices()}
+        for name, array in feeds.items():
+            live[name] = ctx.to_device(array, name=name)
+        for index, ((step, selection, attrs), dead) in enumerate(zip(self.steps, self._frees)):
+            if isinstance(selection, ControlFlowStep):
+                self._control_flow(step, selection, live, index)
+            else:  # the hot path: one kernel launch, as before control flow
+                for name in step["outputs"]:
+                    if name and name not in live:
+                        value = self.plan.values[name]
+                        live[name] = ctx.alloc(value["shape"], value["dtype"], name=name)
+                npu_opslib.launch(
+                    ctx, selection, [live[n] if n else None for n in step["inputs"]],
+                    [live[n] for n in step["outputs"] if n], attrs, name=step["name"])
+            for name in dead:
+                buffer = live.pop(name)
+                if not isinstance(buffer, ArenaSlice):
+                    ctx.free(buffer)
+        outputs = {spec["name"]: ctx.to_host(live[spec["name"]]) for spec in self.plan.outputs}
+        for name, darr in live.items():  # the outputs, and any input no step reads
+            if name not in self.weights and not isinstance(darr, ArenaSlice):
+                ctx.free(darr)
+        return outputs, [dict(op) for op in self._op_profiles]
 
 
 def _leading_dim(shape) -> int:
@@ -187,7 +228,16 @@ def _leading_dim(shape) -> int:
 
 
 def _op_profile(step: dict, selection) -> dict:
-    """A step's entry of the profile's `ops`: a launch lasts its cost's total cycles."""
+    """A step's entry of the profile's `ops`: a launch lasts its cost's total cycles (a
+    control-flow step's are those of the subgraph runs, filled in by each run)."""
+    if isinstance(selection, ControlFlowStep):
+        return {"name": step["name"], "op_type": step["op_type"], "kernel": "ControlFlow",
+                "fusion": "", "config": "", "precision": step.get("precision", "fp32"),
+                "layout": step.get("layout", ONNX_LAYOUT), "cycles": 0, "compute_cycles": 0,
+                "stall_cycles": 0, "macs": 0, "bytes_read": 0, "bytes_written": 0,
+                "sram_bytes": 0, "unit": "control", "array_utilization": 0.0,
+                "dram_utilization": 0.0, "branch": None, "iterations": 0,
+                "subgraph_ops": []}
     cost = selection.cost
     return {"name": step["name"], "op_type": step["op_type"], "kernel": selection.kernel.name,
             "fusion": step["fusion"], "config": selection.config.name,

@@ -33,3 +33,8 @@ class InputError(CompileError):
 
 class UnsupportedPrecision(CompileError):
     """A precision the compiler cannot lower to yet."""
+
+
+class UsageError(Exception):
+    """Bad command line or bad input file of the CLI: exit 2 (not a CompileError: nothing was
+    compiled)."""

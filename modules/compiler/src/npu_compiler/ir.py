@@ -12,6 +12,15 @@ from typing import Any
 import numpy as np
 
 
+# Operators with subgraphs: the compiler inlines a branch it can decide, the engine runs the
+# rest (see control_flow.py). Their subgraphs travel in attrs as serialized GraphProtos.
+CONTROL_FLOW = ("If", "Loop", "Scan")
+# The rest of a graph from the first value whose shape depends on data known only when it
+# runs: one step, compiled by the engine for the values it is fed (passes/control.py).
+DEFERRED = "Deferred"
+RUN_TIME_COMPILED = CONTROL_FLOW + (DEFERRED,)
+
+
 @dataclass
 class Value:
     """What is known of a value: its shape (None when unknown) and numpy dtype name."""
@@ -102,6 +111,13 @@ class Graph:
                 if name:
                     users.setdefault(name, []).append(node)
         return users
+
+    def sole_consumer(self, value: str) -> Node | None:
+        """The one node reading `value`, once, if it is not a graph output; else None."""
+        if value in self.outputs:
+            return None
+        users = self.consumers().get(value, [])
+        return users[0] if len(users) == 1 and users[0].inputs.count(value) == 1 else None
 
     def rename_uses(self, old: str, new: str) -> None:
         """Every use of value `old` (by nodes and as a graph output) now reads `new`."""

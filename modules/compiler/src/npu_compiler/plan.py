@@ -11,7 +11,7 @@ import numpy as np
 
 from npu_compiler.errors import ModelLoadError, UnsupportedPrecision
 from npu_compiler.ir import Graph
-from npu_compiler.passes import kernel_attrs
+from npu_compiler.passes.selection import kernel_attrs
 
 FORMAT = "npu-plan/1"
 
@@ -59,7 +59,8 @@ class Plan:
     def from_graph(cls, graph: Graph, pass_log: list[dict]) -> "Plan":
         def describe(name):
             value = graph.values[name]
-            return {"name": name, "shape": list(value.shape), "dtype": value.dtype}
+            shape = None if value.shape is None else list(value.shape)  # control flow's
+            return {"name": name, "shape": shape, "dtype": value.dtype}
 
         steps = [{"name": n.name, "op_type": n.op_type, "fusion": n.fusion_name,
                   "kernel": n.kernel, "config": n.config, "inputs": list(n.inputs),

@@ -1,4 +1,4 @@
-"""Workload analysis for the architecture team (compiler-api 1.3): where the cycles of a
+"""Workload analysis for the architecture team (compiler-api 1.4): where the cycles of a
 compiled plan go, what bounds each op (confirmed by re-pricing it on a part with one resource
 doubled), fusion and layout opportunities, plan diffs, batch sweeps and design-space what-ifs
 priced over many design points at once. One concern per file:

@@ -43,7 +43,7 @@ def analyze_plan(plan, sku, *, run: bool = True, seed: int = 0) -> dict:
 def functional_run(plan, sku, seed: int = 0) -> dict:
     """One run on the engine: the runtime's launch records give the timeline and the gaps."""
     from npu_compiler.engine import Engine
-    from npu_compiler.quantize import random_feeds
+    from npu_compiler.passes.precision import random_feeds
 
     engine = Engine(plan, sku=sku)
     _, profile = engine.run(random_feeds(plan.inputs, seed))

@@ -8,6 +8,7 @@ import time
 
 from npu_compiler.analysis import plandiff
 from npu_compiler.analysis.explore import ExploreError
+from npu_compiler.errors import UsageError
 
 
 def add_commands(commands) -> None:
@@ -50,8 +51,6 @@ def add_commands(commands) -> None:
 
 
 def _usage(message: str):
-    from npu_compiler.cli import UsageError
-
     return UsageError(message)
 
 

@@ -19,6 +19,7 @@ from npu_opslib.ops import (  # noqa: F401
     quant,
     recurrent,
     reduce,
+    reference,
     resize,
     shape,
 )

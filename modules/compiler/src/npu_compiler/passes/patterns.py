@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from npu_compiler.ir import Graph, Node
-from npu_compiler.passes import compiler_pass
+from npu_compiler.passes.registry import compiler_pass
 
 SQRT2 = math.sqrt(2.0)
 

@@ -168,7 +168,7 @@ def test_memory_planning_reuses_buffers(transformer):
 
 
 def test_arena_offsets_never_overlap_while_alive(transformer):
-    from npu_compiler.memory import lifetimes
+    from npu_compiler.passes.memory import lifetimes
 
     plan = npu_compiler.compile_model(transformer[0], SKU, batch=2)
     offsets = plan.memory["offsets"]

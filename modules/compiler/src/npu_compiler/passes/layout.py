@@ -12,7 +12,7 @@ import numpy as np
 
 import npu_opslib
 from npu_compiler.ir import Graph, Node
-from npu_compiler.passes import compiler_pass
+from npu_compiler.passes.registry import compiler_pass
 
 NCHW, NHWC = "NCHW", "NHWC"
 PERMS = {NHWC: (0, 2, 3, 1), NCHW: (0, 3, 1, 2)}  # from the other layout to the key

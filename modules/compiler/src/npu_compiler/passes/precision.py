@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import onnx
 
 import npu_opslib
 from npu_compiler.errors import CompileError
-from npu_compiler.ir import Graph, Node
-from npu_compiler.passes import _summary, compiler_pass, kernel_attrs
+from npu_compiler.ir import DEFERRED, RUN_TIME_COMPILED, Graph, Node
+from npu_compiler.onnx_import import decode_subgraph
+from npu_compiler.passes.registry import compiler_pass, summary
+from npu_compiler.passes.selection import kernel_attrs
+from npu_compiler.passes.shapes import declared_inputs, onnx_attrs
 
 CALIBRATION_SEED = 0
 
@@ -46,6 +50,8 @@ def _kernel(node: Node):
 
 
 def _quantizable(node: Node) -> bool:
+    if node.op_type in RUN_TIME_COMPILED:
+        return False
     kernel = _kernel(node)
     return kernel.unit == "array" and "int8" in kernel.supported_precisions()
 
@@ -68,9 +74,12 @@ def calibrate(graph: Graph, nodes: list[Node]) -> dict[str, float]:
         for name in wanted & set(values):
             peaks[name] = max(peaks.get(name, 0.0), float(np.max(np.abs(values[name]))))
         for index, node in enumerate(graph.nodes):
-            results = npu_opslib.run_reference(
-                node.op_type, [values[x] if x else None for x in node.inputs],
-                kernel_attrs(node), node.fusion_name, layout=node.layout)
+            if node.op_type in RUN_TIME_COMPILED:
+                results = _run_subgraphs(graph, node, values)
+            else:
+                results = npu_opslib.run_reference(
+                    node.op_type, [values[x] if x else None for x in node.inputs],
+                    kernel_attrs(node), node.fusion_name, layout=node.layout)
             for name, result in zip(node.outputs, results):
                 if name:
                     values[name] = result
@@ -80,6 +89,36 @@ def calibrate(graph: Graph, nodes: list[Node]) -> dict[str, float]:
                 if last_use.get(name) == index and name not in graph.constants:
                     values.pop(name, None)
     return peaks
+
+
+def _run_subgraphs(graph: Graph, node: Node, values: dict) -> list:
+    """A control-flow or deferred node's outputs for calibration, from onnx's reference
+    evaluator (calibration only needs the values; the engine runs them on the NPU)."""
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    feeds = {x: np.asarray(values[x]) for x in node.inputs if x}
+    inputs = [helper.make_tensor_value_info(x, helper.np_dtype_to_tensor_dtype(a.dtype),
+                                            a.shape) for x, a in feeds.items()]
+    outputs = [helper.make_value_info(o, onnx.TypeProto()) for o in node.outputs if o]
+    if node.op_type == DEFERRED:
+        body = decode_subgraph(node.attrs["body"])
+        nodes, initializers = list(body.node), list(body.initializer)
+    else:
+        nodes = [helper.make_node(node.op_type, declared_inputs(node), node.outputs,
+                                  **onnx_attrs(node))]
+        initializers = []
+    model = helper.make_model(
+        helper.make_graph(nodes, "calibration", inputs, outputs, initializers),
+        opset_imports=[helper.make_opsetid("", graph.opset)])
+    try:
+        computed = ReferenceEvaluator(model).run(None, feeds)
+    except Exception as exc:
+        raise CompileError(f"int8 calibration cannot run {node.describe()} on the calibration "
+                           f"inputs ({' '.join(str(exc).split())[:160]}); give calibration "
+                           "data (--calibration)") from None
+    results = dict(zip([o for o in node.outputs if o], computed))
+    return [results.get(o) for o in node.outputs]
 
 
 def _split(graph: Graph, sample: dict) -> list[dict]:
@@ -144,13 +183,14 @@ def lower_precision(graph: Graph) -> Graph:
     else:
         lowered = Counter()
         for node in graph.nodes:
-            supported = graph.precision in _kernel(node).supported_precisions()
+            supported = node.op_type not in RUN_TIME_COMPILED and \
+                graph.precision in _kernel(node).supported_precisions()
             node.precision = graph.precision if supported else "fp32"
             if supported:
                 lowered[node.op_type] += 1
         source = "rounded operands and results"
     kept = len(graph.nodes) - sum(lowered.values())
-    graph.note(f"{sum(lowered.values())} kernels at {graph.precision} ({_summary(lowered)}), "
+    graph.note(f"{sum(lowered.values())} kernels at {graph.precision} ({summary(lowered)}), "
                f"{kept} at fp32; {source}",
                lowered={graph.precision: sum(lowered.values()), "fp32": kept})
     return graph

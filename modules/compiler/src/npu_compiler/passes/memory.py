@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from npu_compiler.errors import CompileError
-from npu_compiler.ir import Graph
-from npu_compiler.passes import compiler_pass
+from npu_compiler.ir import RUN_TIME_COMPILED, Graph, Node
+from npu_compiler.passes.registry import compiler_pass
+from npu_compiler.passes.shapes import unknown_shape_reason
 
 ALIGNMENT = 64  # bytes: every offset suits any element type and a DMA burst
 
@@ -23,9 +24,19 @@ def value_bytes(graph: Graph, name: str) -> int:
     if value is None or value.shape is None or value.dtype is None or \
             any(not isinstance(d, (int, np.integer)) or d < 0 for d in value.shape):
         known = "unknown" if value is None else f"shape {value.shape}, dtype {value.dtype}"
+        reason = f"; {unknown_shape_reason(graph, name)}" if value is None or \
+            value.shape is None else ""
         raise CompileError(f"cannot plan memory for value {name!r}: its size is not known at "
-                           f"compile time ({known})")
+                           f"compile time ({known}){reason}")
     return int(np.prod(value.shape, dtype=np.int64)) * np.dtype(value.dtype).itemsize
+
+
+def _run_sized(graph: Graph, name: str) -> bool:
+    """Whether `name` is the output of a control-flow node whose shape is not known."""
+    value = graph.values.get(name)
+    if value is not None and value.shape is not None:
+        return False
+    return any(name in n.outputs for n in graph.nodes if n.op_type in RUN_TIME_COMPILED)
 
 
 def resolve_alias(aliases: dict[str, dict], name: str) -> tuple[str, int]:
@@ -91,7 +102,8 @@ def plan_arena(graph: Graph, aliases: dict[str, dict] | None = None) -> dict:
     """Place the intermediate buffers in one arena (graph.memory, returned). Values aliased
     into another get no buffer of their own: their offset is inside their buffer's."""
     aliases = dict(aliases or {})
-    spans = lifetimes(graph, aliases)
+    # A control-flow output of a shape known only when it runs gets its buffer then.
+    spans = {n: s for n, s in lifetimes(graph, aliases).items() if not _run_sized(graph, n)}
     sizes = {name: _aligned(value_bytes(graph, name)) for name in spans}
     offsets = assign_offsets(sizes, spans)
     for name in aliases:
@@ -100,8 +112,80 @@ def plan_arena(graph: Graph, aliases: dict[str, dict] | None = None) -> dict:
     arena = max((offsets[n] + sizes[n] for n in sizes), default=0)
     unplanned = sum(sizes.values())
     weights = sum(int(a.nbytes) for a in graph.constants.values())
-    io = sum(value_bytes(graph, n) for n in list(graph.inputs) + list(graph.outputs))
+    io = sum(value_bytes(graph, n) for n in list(graph.inputs) + list(graph.outputs)
+             if not _run_sized(graph, n))
     graph.memory = {"arena_bytes": arena, "offsets": offsets, "unplanned_bytes": unplanned,
                     "weight_bytes": weights, "io_bytes": io,
                     "peak_bytes": weights + io + arena, "aliases": aliases}
     return graph.memory
+
+
+# ------------------------------------------------------------------------ in-place concat
+# In-place concatenation: the producers of a Concat write straight into their slices of its
+# output, and the Concat step goes away (no copy on the device, none in the functional run).
+#
+# A slice of the output is one contiguous block when every axis before the concatenation axis
+# has size 1 (channels of NCHW at batch 1, or axis 0): then each input can be given an offset
+# inside the output's buffer in the memory plan (`aliases`), which the engine's arena views
+# honour. Everything else (graph inputs or outputs, constants, a value concatenated twice or
+# into two Concats, a rounding the Concat would do) keeps its copy.
+@compiler_pass("concat_in_place")
+def concat_in_place(graph: Graph) -> Graph:
+    """Runs after plan_memory (without a memory plan there is no arena to alias in)."""
+    if not graph.memory:
+        graph.note("no memory plan: every Concat keeps its copy")
+        return graph
+    aliases = dict(graph.memory.get("aliases", {}))
+    arena_values = set(graph.memory["offsets"])
+    producers = graph.producers()
+    removed: list[Node] = []
+    for node in graph.nodes:
+        slices = _slices(graph, node, producers, arena_values, aliases)
+        if slices is not None:
+            aliases.update(slices)
+            removed.append(node)
+    if not removed:
+        graph.note("no Concat whose inputs can be written in place")
+        return graph
+    before = graph.memory
+    graph.nodes = [n for n in graph.nodes if not any(n is r for r in removed)]
+    after = plan_arena(graph, aliases)
+    copied = sum(value_bytes(graph, n.outputs[0]) for n in removed)
+    cycles = sum(n.cost.get("total_cycles", 0) for n in removed)
+    graph.note(f"{len(removed)} Concat written in place by their producers ({copied} bytes not "
+               f"copied, {cycles} modelled cycles saved); arena {before['arena_bytes']} -> "
+               f"{after['arena_bytes']} bytes, peak {before['peak_bytes']} -> "
+               f"{after['peak_bytes']} bytes",
+               concats_eliminated=len(removed), bytes_not_copied=copied, cycles_saved=cycles,
+               arena_bytes=after["arena_bytes"], peak_bytes=after["peak_bytes"],
+               peak_bytes_saved=before["peak_bytes"] - after["peak_bytes"])
+    return graph
+
+
+def _slices(graph: Graph, node: Node, producers: dict, arena_values: set,
+            aliases: dict) -> dict[str, dict] | None:
+    """{input: {"of": output, "byte_offset": n}} if `node` is a Concat every input of which
+    can live in its slice of the output; None otherwise."""
+    if node.op_type != "Concat" or node.fusion or node.domain or len(node.outputs) != 1:
+        return None
+    out = node.outputs[0]
+    shape = graph.value(out).shape
+    if out not in arena_values or out in graph.outputs or not shape:
+        return None
+    axis = int(node.attrs.get("axis", 1)) % len(shape)
+    if int(np.prod(shape[:axis], dtype=np.int64)) != 1:
+        return None  # a slice would be strided, not one block of the output
+    inputs = node.inputs
+    if not inputs or "" in inputs or len(set(inputs)) != len(inputs):
+        return None
+    precision = graph.node_precision(node)
+    slices, offset = {}, 0
+    for name in inputs:
+        producer = producers.get(name)
+        if (name not in arena_values or name in aliases or producer is None
+                or graph.value(name).dtype != graph.value(out).dtype
+                or (precision != "fp32" and graph.node_precision(producer) != precision)):
+            return None  # (the last: the Concat's rounding to its precision is not a no-op)
+        slices[name] = {"of": out, "byte_offset": offset}
+        offset += value_bytes(graph, name)
+    return slices
