@@ -2,7 +2,7 @@
 `python -m npu_compiler analyze | explore | plan-diff` produce (the harness never imports module
 code). Imports nothing of stackci but errors.py.
 
-    owners     the OWNERS file: path patterns -> team and contact
+    (owners: stackci.owners, shared with the regressions)
     advice     advice items (change, evidence, modelled gain, owning team)
     markdown   advice as Markdown per team
     records    analysis documents kept as JSON files under the working directory
@@ -10,7 +10,7 @@ code). Imports nothing of stackci but errors.py.
 
 from stackci.analysis.advice import advise, by_team
 from stackci.analysis.markdown import markdown_by_team, team_markdown
-from stackci.analysis.owners import Owners, Team, load_owners, parse_owners
+from stackci.owners import Owners, Team, load_owners, parse_owners
 
 __all__ = ["Owners", "Team", "advise", "by_team", "load_owners", "markdown_by_team",
            "parse_owners", "team_markdown"]

@@ -1,23 +1,15 @@
 """Routing: which team owns a regression. The ownership file (CODEOWNERS style, at the repo
-root) is read elsewhere; this package takes `owner_of(module) -> Team | None` as a callable."""
+root) is read by `stackci.owners`; this package takes `owner_of(module) -> Team | None` as a
+callable (`Owners.owner_of_module`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
+from stackci.owners import Team
 from stackci.regressions.regression import Regression
 
 TRIAGE = "triage"   # regressions whose culprit module is not known yet
-
-
-@dataclass(frozen=True)
-class Team:
-    name: str
-    contact: str = ""
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "contact": self.contact}
 
 
 OwnerOf = Callable[[str], "Team | None"]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from stackci.analysis.owners import load_owners, parse_owners
+from stackci.owners import load_owners, parse_owners
 from stackci.errors import UsageError
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_repository_owners_file_routes_every_module_to_its_team():
