@@ -6,8 +6,10 @@ import argparse
 import json
 
 from stackci.cli import arg, command, interpreter_arguments
+from stackci.errors import UsageError
 from stackci.stack.interpreter import choose_python
 from stackci.stack.port import StackPort
+from stackci.workloads.reference import parse_shape
 from stackci.workloads.run import run_model
 
 TOP_OPS = 10
@@ -22,6 +24,9 @@ TOP_OPS = 10
           arg("--save-outputs", default=None, metavar="FILE.npz",
               help="write the stack's outputs here"),
           arg("--seed", type=int, default=0, help="seed of the generated inputs (default 0)"),
+          arg("--shape", action="append", default=[], metavar="NAME=DxD...",
+              help="shape of a generated input whose dimensions are symbolic, e.g. "
+                   "images=1x3x640x640 (repeatable; --inputs carry their own shapes)"),
           arg("--atol", type=float, default=1e-4, help="absolute tolerance (default 1e-4)"),
           arg("--rtol", type=float, default=1e-3, help="relative tolerance (default 1e-3)"),
           arg("--min-cosine", type=float, default=None, metavar="C",
@@ -32,8 +37,11 @@ TOP_OPS = 10
           *interpreter_arguments(),
           arg("--json", action="store_true", help="print the result document as JSON")])
 def run_model_command(args: argparse.Namespace) -> int:
+    shapes = dict(parse_shape(text) for text in args.shape)
+    if shapes and args.inputs:
+        raise UsageError("--shape binds generated inputs; --inputs carry their own shapes")
     python = choose_python(args.home, args.python, args.combination, args.pin)
-    document = run_model(python, args.model, args.sku, inputs=args.inputs,
+    document = run_model(python, args.model, args.sku, inputs=args.inputs, shapes=shapes,
                          seed=args.seed, precision=args.precision, atol=args.atol,
                          rtol=args.rtol, save_outputs=args.save_outputs, timeout=args.timeout,
                          min_cosine=args.min_cosine)

@@ -53,17 +53,49 @@ def input_shape(value: onnx.ValueInfoProto, batch: int = 1) -> tuple[int, ...]:
     )
 
 
-def random_inputs(model_path: str | Path, seed: int, *, batch: int = 1) -> dict[str, np.ndarray]:
-    """Seeded inputs for every model input: standard normal floats, small non-negative ints."""
+def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """`NAME=1x3x640x640` (the compiler's `--shape` spelling) as (name, dims)."""
+    name, sep, dims = text.rpartition("=")
+    try:
+        shape = tuple(int(d) for d in dims.lower().split("x")) if sep and name else None
+    except ValueError:
+        shape = None
+    if not shape or any(d < 0 for d in shape):
+        raise UsageError(f"--shape {text!r}: expected NAME=DxDx... with whole numbers, "
+                         "e.g. images=1x3x640x640")
+    return name, shape
+
+
+def given_shape(value: onnx.ValueInfoProto, shape: tuple[int, ...], where: str
+                ) -> tuple[int, ...]:
+    """`shape` for input `value`, checked against the model's fixed dimensions."""
+    dims = value.type.tensor_type.shape.dim
+    fixed = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+    if len(fixed) != len(shape) or any(f is not None and f != g for f, g in zip(fixed, shape)):
+        declared = "x".join(str(f) if f is not None else "?" for f in fixed)
+        raise UsageError(f"{where}: --shape {value.name}={'x'.join(map(str, shape))} does not "
+                         f"fit the model's input {value.name!r} of shape {declared or 'scalar'}")
+    return tuple(shape)
+
+
+def random_inputs(model_path: str | Path, seed: int, *, batch: int = 1,
+                  shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
+    """Seeded inputs for every model input: standard normal floats, small non-negative ints;
+    `shapes` binds inputs whose dimensions are symbolic."""
     return random_inputs_for(load_model(model_path, load_weights=False), seed, batch=batch,
-                             where=str(model_path))
+                             where=str(model_path), shapes=shapes)
 
 
 def random_inputs_for(model: onnx.ModelProto, seed: int, *, batch: int = 1,
-                      where: str = "model") -> dict[str, np.ndarray]:
+                      where: str = "model",
+                      shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
     """`random_inputs` for a model already in memory."""
     rng = np.random.default_rng(seed)
     feeds = {}
+    shapes = dict(shapes or {})
+    unknown = sorted(set(shapes) - {value.name for value in model_inputs(model)})
+    if unknown:
+        raise UsageError(f"{where}: --shape names no input of the model: {', '.join(unknown)}")
     for value in model_inputs(model):
         elem_type = value.type.tensor_type.elem_type
         dtype = _ONNX_TO_NUMPY.get(elem_type)
@@ -72,7 +104,8 @@ def random_inputs_for(model: onnx.ModelProto, seed: int, *, batch: int = 1,
                 f"{where}: input {value.name!r} has element type "
                 f"{onnx.TensorProto.DataType.Name(elem_type)}, which random_inputs cannot generate"
             )
-        shape = input_shape(value, batch)
+        shape = (given_shape(value, shapes[value.name], where) if value.name in shapes
+                 else input_shape(value, batch))
         if np.issubdtype(dtype, np.floating):
             values = rng.standard_normal(shape, dtype=np.float32)
             feeds[value.name] = values.astype(dtype, copy=False)

@@ -29,13 +29,16 @@ def run_model(python, model_path, sku: str, *, inputs=None, seed: int = 0,
               save_outputs=None, expected=None, timeout: float | None = None,
               workdir=None, time_reference: bool = True, min_cosine: float | None = None,
               batch: int | None = None, plan_cache: bool = True,
-              port: StackPort | None = None) -> dict:
+              port: StackPort | None = None,
+              shapes: dict[str, tuple[int, ...]] | None = None) -> dict:
     """The `stackci run-model --json` document for `model_path` on `sku`.
 
     `inputs` / `expected`: an .npz path or a dict of arrays; generated from `seed` / computed
     with onnxruntime when None. Raises UsageError for bad input, StackError when the stack fails.
     `min_cosine`: outputs match by cosine similarity instead (reduced precisions such as int8).
     `plan_cache=False` compiles afresh, so that `compile_s` measures the compiler.
+    `shapes` binds symbolic input dimensions of generated inputs (given inputs bind their own:
+    the compiler specializes the plan to the feeds' shapes).
     With `time_reference`, the document's `reference_s` is onnxruntime's time for the same run
     (see `reference_seconds`), the denominator of the nightly's `speed_ratio`.
     """
@@ -47,7 +50,8 @@ def run_model(python, model_path, sku: str, *, inputs=None, seed: int = 0,
     input_names = {value.name for value in reference.model_inputs(model)}
     del model
     if inputs is None:
-        feeds, inputs_label = reference.random_inputs(model_path, seed), f"seed {seed}"
+        feeds = reference.random_inputs(model_path, seed, shapes=shapes)
+        inputs_label = f"seed {seed}"
     elif isinstance(inputs, dict):
         feeds, inputs_label = {k: np.asarray(v) for k, v in inputs.items()}, "inputs"
     else:
