@@ -57,6 +57,36 @@ def _bias_in_matmul(x, w, b, n, group, n_out, pointwise) -> bool:
         x.dtype == w.dtype == b.dtype == np.float32 and w[0].size + 1 < n_out
 
 
+CHUNK_BYTES = 1 << 20
+"""Bytes of work buffer per chunk of a batch: a batched Conv or MaxPool runs on chunks of
+images whose im2col matrix (or padded input) stays this small, so it is built and consumed in
+the host's cache (a whole batch-16 matrix left it and cost ~3x per image), and an image runs
+alone, through the batch-1 shortcuts (Winograd, the bias row in the matmul)."""
+
+
+def _chunk_images(per_image_bytes: int) -> int:
+    return max(1, CHUNK_BYTES // max(per_image_bytes, 1))
+
+
+def _batch_out(out, shape, dtype):
+    """The output array a chunked run writes into: `out` when it fits, else a new one."""
+    if out is None or out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+        return np.empty(shape, dtype)
+    return out
+
+
+def _run_chunked(run_chunk, out, x, chunk, *rest, **attrs):
+    """`run_chunk` on `chunk` images of x at a time, each writing its slice of `out` (a
+    C-contiguous slice along the batch is itself contiguous, so nothing is copied unless a
+    chunk's result came back in a new array)."""
+    for start in range(0, x.shape[0], chunk):
+        part = out[start:start + chunk]
+        result = run_chunk(part, x[start:start + chunk], *rest, **attrs)[0]
+        if result is not part:
+            np.copyto(part, result, casting="unsafe")
+    return (out,)
+
+
 def _matmul_into(out, weights, cols, shape, product_shape):
     """weights @ cols as an array of `shape`, written into `out` when it is that array."""
     if out is None or out.shape != shape or out.dtype != cols.dtype or \
@@ -83,6 +113,7 @@ class Conv(Kernel):
         x_shape = key.shapes[0] if key.shapes else ()
         if w is None or key.precision != "fp32" or w.dtype != np.float32 or len(x_shape) != 4:
             return
+        x_shape = (1,) + tuple(x_shape[1:])  # a batch runs image by image (`_run_into`)
         own = {k: v for k, v in attrs.items() if k in CONV_ATTRS}
         _, begin, end, strides, dilations = _conv_geometry(x_shape, w.shape, own)
         if winograd.applies(x_shape, w.shape, int(own.get("group", 1)), strides, dilations,
@@ -94,8 +125,25 @@ class Conv(Kernel):
     def _run(self, x, w, b=None, **attrs):
         return self._run_into(None, x, w, b, **attrs)
 
-    def _run_into(self, out, x, w, b=None, *, group=1, kernel_shape=None, strides=None,
-                  pads=None, dilations=None, auto_pad="NOTSET"):
+    def _run_into(self, out, x, w, b=None, **attrs):
+        """A batch runs in cache-sized chunks of images (see `CHUNK_BYTES`)."""
+        n = x.shape[0]
+        if n == 1 or x.ndim < 3:
+            return self._run_chunk(out, x, w, b, **attrs)
+        out_spatial = _run_geometry(
+            x.shape, w.shape, _frozen(attrs.get("kernel_shape")), _frozen(attrs.get("strides")),
+            _frozen(attrs.get("pads")), _frozen(attrs.get("dilations")),
+            attrs.get("auto_pad", "NOTSET"))[0]
+        per_image = x[0].size * math.prod(w.shape[2:]) * math.prod(out_spatial) * \
+            x.itemsize // max(math.prod(x.shape[2:]), 1)
+        chunk = _chunk_images(per_image)
+        if chunk >= n:
+            return self._run_chunk(out, x, w, b, **attrs)
+        out = _batch_out(out, (n, w.shape[0]) + tuple(out_spatial), x.dtype)
+        return _run_chunked(self._run_chunk, out, x, chunk, w, b, **attrs)
+
+    def _run_chunk(self, out, x, w, b=None, *, group=1, kernel_shape=None, strides=None,
+                   pads=None, dilations=None, auto_pad="NOTSET"):
         out_spatial, begin, end, strides, dilations = _run_geometry(
             x.shape, w.shape, _frozen(kernel_shape), _frozen(strides), _frozen(pads),
             _frozen(dilations), auto_pad)
@@ -224,6 +272,15 @@ class MaxPool(Pool):
     def _run_into(self, out, x, with_indices=0, storage_order=0, **attrs):
         if with_indices:
             return self._run(x, with_indices, storage_order, **attrs)
+        chunk = _chunk_images(x[0].nbytes) if x.ndim > 2 else x.shape[0]
+        if chunk >= x.shape[0]:
+            return self._run_chunk(out, x, **attrs)
+        out_spatial = self._pool_geometry(x.shape, attrs)[0]
+        out = _batch_out(out, tuple(x.shape[:2]) + tuple(out_spatial), x.dtype)
+        return _run_chunked(self._run_chunk, out, x, chunk, **attrs)
+
+    def _run_chunk(self, out, x, **attrs):
+        """One cache-sized chunk of a batch (see `CHUNK_BYTES`)."""
         out_spatial, begin, end, strides, dilations = self._pool_geometry(x.shape, attrs)
         kernel = _kernel_shape(attrs)
         lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
