@@ -137,6 +137,8 @@ class Conv(Kernel):
         per_image = x[0].size * math.prod(w.shape[2:]) * math.prod(out_spatial) * \
             x.itemsize // max(math.prod(x.shape[2:]), 1)
         chunk = _chunk_images(per_image)
+        if self._winograd is not None and (_address(w), w.shape) in self._winograd:
+            chunk = 1  # the transforms save more than a wider matmul would
         if chunk >= n:
             return self._run_chunk(out, x, w, b, **attrs)
         out = _batch_out(out, (n, w.shape[0]) + tuple(out_spatial), x.dtype)
