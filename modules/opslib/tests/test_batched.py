@@ -52,6 +52,19 @@ def test_batched_conv_is_each_image_alone(case, chunk_bytes, monkeypatch):
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("operand_shape", [(4, 6, 12, 12), (1, 6, 1, 1), (12,)],
+                         ids=["per image", "per channel", "trailing"])
+def test_a_chunked_epilogue_takes_its_images_of_the_operand(operand_shape, monkeypatch):
+    monkeypatch.setattr(nn, "CHUNK_BYTES", 1)
+    inputs = arrays((4, 4, 12, 12), (6, 4, 3, 3), True) + [
+        np.random.default_rng(2).standard_normal(operand_shape).astype(np.float32)]
+    attrs = {"pads": [1, 1, 1, 1]}
+    expected = npu_opslib.run_reference("Conv", inputs, attrs, "Add+Relu")[0]
+    out = np.full_like(expected, np.nan)
+    nn.Conv()._execute(inputs, attrs, "Add+Relu", "NCHW", "fp32", out)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_winograd_applies_to_a_batch_image_by_image(monkeypatch):
     attrs = {"pads": [1, 1, 1, 1]}
     x, w, b = arrays((3, 64, 14, 15), (16, 64, 3, 3), True)
@@ -88,6 +101,14 @@ def test_batched_maxpool_is_each_image_alone(case, chunk_bytes, monkeypatch):
     out = np.full_like(expected, np.nan)
     kernel._execute([x], attrs, "Relu", "NCHW", "fp32", out)
     np.testing.assert_array_equal(out, np.maximum(expected, 0))
+
+
+def test_maxpool_indices_count_over_the_whole_batch(monkeypatch):
+    monkeypatch.setattr(nn, "CHUNK_BYTES", 1)
+    x = np.random.default_rng(3).standard_normal((3, 2, 6, 6)).astype(np.float32)
+    attrs = {"kernel_shape": [2, 2], "strides": [2, 2], "with_indices": 1}
+    pooled, indices = nn.MaxPool().run([x], attrs)
+    np.testing.assert_array_equal(x.reshape(-1)[indices], pooled)
 
 
 def test_the_cost_of_a_batch_does_not_depend_on_its_chunks(monkeypatch):
