@@ -57,6 +57,63 @@ def _bias_in_matmul(x, w, b, n, group, n_out, pointwise) -> bool:
         x.dtype == w.dtype == b.dtype == np.float32 and w[0].size + 1 < n_out
 
 
+CHUNK_BYTES = 1 << 20
+"""Bytes of work buffer per chunk of a batch: a batched Conv or MaxPool runs on chunks of
+images whose im2col matrix (or padded input) stays this small, so it is built and consumed in
+the host's cache (a whole batch-16 matrix left it and cost ~3x per image), and an image runs
+alone, through the batch-1 shortcuts (Winograd, the bias row in the matmul)."""
+
+
+def _chunk_images(per_image_bytes: int) -> int:
+    return max(1, CHUNK_BYTES // max(per_image_bytes, 1))
+
+
+def _batch_out(out, shape, dtype):
+    """The output array a chunked run writes into: `out` when it fits, else a new one."""
+    if out is None or out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+        return np.empty(shape, dtype)
+    return out
+
+
+def _run_chunked(run_chunk, out, x, chunk, *rest, **attrs):
+    """`run_chunk` on `chunk` images of x at a time, each writing its slice of `out` (a
+    C-contiguous slice along the batch is itself contiguous, so nothing is copied unless a
+    chunk's result came back in a new array)."""
+    for start in range(0, x.shape[0], chunk):
+        part = out[start:start + chunk]
+        result = run_chunk(part, x[start:start + chunk], *rest, **attrs)[0]
+        if result is not part:
+            np.copyto(part, result, casting="unsafe")
+    return (out,)
+
+
+class _ChunkedEpilogues:
+    """`_execute_into` chunk by chunk, so a fused epilogue (the Relu after every SqueezeNet
+    convolution) runs on each chunk while it is still in cache rather than in one more pass
+    over the whole batch's output. An epilogue operand with the batch's leading dimension is
+    sliced with its chunk; any other broadcasts to every chunk alike."""
+
+    def _chunk(self, x, inputs, attrs) -> int:
+        raise NotImplementedError
+
+    def _execute_into(self, out, inputs, attrs, fusion):
+        x = inputs[0]
+        n = x.shape[0] if np.ndim(x) > 2 else 1
+        chunk = self._chunk(x, inputs, attrs) if fusion and n > 1 else n
+        if chunk >= n:
+            return super()._execute_into(out, inputs, attrs, fusion)
+        own = len(self._split_epilogues(inputs, attrs, fusion)[0])
+        for start in range(0, n, chunk):
+            part = slice(start, start + chunk)
+            sliced = [v[part] if i == 0 or (i >= own and np.ndim(v) == out.ndim and
+                                            np.shape(v)[0] == n) else v
+                      for i, v in enumerate(inputs)]
+            result = super()._execute_into(out[part], sliced, attrs, fusion)[0]
+            if result is not out[part] and not np.shares_memory(result, out[part]):
+                np.copyto(out[part], result, casting="unsafe")
+        return (out,)
+
+
 def _matmul_into(out, weights, cols, shape, product_shape):
     """weights @ cols as an array of `shape`, written into `out` when it is that array."""
     if out is None or out.shape != shape or out.dtype != cols.dtype or \
@@ -67,7 +124,7 @@ def _matmul_into(out, weights, cols, shape, product_shape):
 
 
 @register_kernel
-class Conv(Kernel):
+class Conv(_ChunkedEpilogues, Kernel):
     """im2col as a strided view, then one matmul per group on the array."""
 
     op_type = "Conv"
@@ -83,6 +140,7 @@ class Conv(Kernel):
         x_shape = key.shapes[0] if key.shapes else ()
         if w is None or key.precision != "fp32" or w.dtype != np.float32 or len(x_shape) != 4:
             return
+        x_shape = (1,) + tuple(x_shape[1:])  # a batch runs image by image (`_run_into`)
         own = {k: v for k, v in attrs.items() if k in CONV_ATTRS}
         _, begin, end, strides, dilations = _conv_geometry(x_shape, w.shape, own)
         if winograd.applies(x_shape, w.shape, int(own.get("group", 1)), strides, dilations,
@@ -94,8 +152,39 @@ class Conv(Kernel):
     def _run(self, x, w, b=None, **attrs):
         return self._run_into(None, x, w, b, **attrs)
 
-    def _run_into(self, out, x, w, b=None, *, group=1, kernel_shape=None, strides=None,
-                  pads=None, dilations=None, auto_pad="NOTSET"):
+    def _run_into(self, out, x, w, b=None, **attrs):
+        """A batch runs in cache-sized chunks of images (see `CHUNK_BYTES`)."""
+        n = x.shape[0]
+        if n == 1 or x.ndim < 3:
+            return self._run_chunk(out, x, w, b, **attrs)
+        chunk = self._chunk(x, (x, w), attrs)
+        if chunk >= n:
+            return self._run_chunk(out, x, w, b, **attrs)
+        out_spatial = self._out_spatial(x, w, attrs)
+        out = _batch_out(out, (n, w.shape[0]) + tuple(out_spatial), x.dtype)
+        return _run_chunked(self._run_chunk, out, x, chunk, w, b, **attrs)
+
+    @staticmethod
+    def _out_spatial(x, w, attrs):
+        return _run_geometry(
+            x.shape, w.shape, _frozen(attrs.get("kernel_shape")), _frozen(attrs.get("strides")),
+            _frozen(attrs.get("pads")), _frozen(attrs.get("dilations")),
+            attrs.get("auto_pad", "NOTSET"))[0]
+
+    def _chunk(self, x, inputs, attrs) -> int:
+        """Images per chunk: as many as keep the im2col matrix within `CHUNK_BYTES`."""
+        w = inputs[1]
+        if np.ndim(x) < 3 or np.ndim(w) != np.ndim(x):
+            return x.shape[0]
+        if self._winograd is not None and (_address(w), w.shape) in self._winograd:
+            return 1  # the transforms save more than a wider matmul would
+        per_image = x[0].size * math.prod(w.shape[2:]) * \
+            math.prod(self._out_spatial(x, w, attrs)) * x.itemsize // \
+            max(math.prod(x.shape[2:]), 1)
+        return _chunk_images(per_image)
+
+    def _run_chunk(self, out, x, w, b=None, *, group=1, kernel_shape=None, strides=None,
+                   pads=None, dilations=None, auto_pad="NOTSET"):
         out_spatial, begin, end, strides, dilations = _run_geometry(
             x.shape, w.shape, _frozen(kernel_shape), _frozen(strides), _frozen(pads),
             _frozen(dilations), auto_pad)
@@ -194,7 +283,7 @@ class Pool(Kernel):
 
 
 @register_kernel
-class MaxPool(Pool):
+class MaxPool(_ChunkedEpilogues, Pool):
     op_type = "MaxPool"
     fusions = ("", "Relu")
 
@@ -224,6 +313,21 @@ class MaxPool(Pool):
     def _run_into(self, out, x, with_indices=0, storage_order=0, **attrs):
         if with_indices:
             return self._run(x, with_indices, storage_order, **attrs)
+        chunk = self._chunk(x, (x,), attrs)
+        if chunk >= x.shape[0]:
+            return self._run_chunk(out, x, **attrs)
+        out_spatial = self._pool_geometry(x.shape, attrs)[0]
+        out = _batch_out(out, tuple(x.shape[:2]) + tuple(out_spatial), x.dtype)
+        return _run_chunked(self._run_chunk, out, x, chunk, **attrs)
+
+    def _chunk(self, x, inputs, attrs) -> int:
+        """Images per chunk: as many as keep the padded input within `CHUNK_BYTES`."""
+        if attrs.get("with_indices") or np.ndim(x) <= 2:
+            return x.shape[0]  # the indices count over the whole batch
+        return _chunk_images(x[0].nbytes)
+
+    def _run_chunk(self, out, x, **attrs):
+        """One cache-sized chunk of a batch (see `CHUNK_BYTES`)."""
         out_spatial, begin, end, strides, dilations = self._pool_geometry(x.shape, attrs)
         kernel = _kernel_shape(attrs)
         lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min

@@ -86,7 +86,14 @@ class Concat(Kernel):
     op_type = "Concat"
 
     def _run(self, *inputs, axis=1):
-        return (np.concatenate(inputs, axis=axis),)
+        return self._run_into(None, *inputs, axis=axis)
+
+    def _run_into(self, out, *inputs, axis=1):
+        """Straight into the launch's output: where the compiler cannot place the inputs in
+        the output in place (a batch above 1), this is the one copy left."""
+        if out is None or out.dtype != np.result_type(*inputs):
+            return (np.concatenate(inputs, axis=axis),)
+        return (np.concatenate(inputs, axis=axis, out=out),)
 
     def output_shapes(self, key, attrs):
         axis = attrs.get("axis", 1)
