@@ -76,12 +76,13 @@ def stackci_command(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The harness's dependency rules (import-linter), then every module's tests, the consumer
-    contract tests and the harness's, on the working tree."""
+    """The harness's and the compiler's dependency rules (import-linter), then every module's
+    tests, the consumer contract tests and the harness's, on the working tree."""
     install_harness(session)
     install_modules(session)
-    session.run("lint-imports", "--no-cache", "--config",
-                str(ROOT / "integration" / ".importlinter"))
+    for rules in (ROOT / "integration" / ".importlinter", ROOT / "modules" / "compiler" /
+                  ".importlinter"):
+        session.run("lint-imports", "--no-cache", "--config", str(rules))
     paths = [str(ROOT / "modules" / m / "tests") for m in MODULES]
     paths += [str(ROOT / "contracts" / "consumers"), str(ROOT / "integration" / "tests")]
     session.run("pytest", *PYTEST_ARGS, "--benchmark-skip", *paths, *session.posargs)
