@@ -196,27 +196,51 @@ def test_timed_out_request_is_never_executed(client):
 
 
 def test_priority_levels_order_the_queue(server):
-    finished = []
-    lock = threading.Lock()
-
-    def run(tag, priority):
+    def run(tag, priority, finished, lock):
         client_ = httpclient.InferenceServerClient(server[0], network_timeout=30)
         try:
             client_.infer("slow", [batch_input(1)[1]], priority=priority)
+        except InferenceServerException:
+            tag += " rejected"  # the queue (two places) was full when it arrived
         finally:
             client_.close()
         with lock:
             finished.append(tag)
 
-    with ThreadPoolExecutor(4) as pool:
-        busy = [pool.submit(run, f"busy{i}", 0) for i in range(2)]
-        time.sleep(0.03)
-        low = pool.submit(run, "low", 2)
-        time.sleep(0.01)
-        high = pool.submit(run, "high", 1)
-        for future in busy + [low, high]:
-            future.result()
-    assert finished.index("high") < finished.index("low")
+    def pending(count, within=20.0) -> bool:
+        # The queue's own gauge, not sleeps: on a loaded machine a request may take longer to
+        # arrive than a sleep allows.
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if metric(scrape(server[0]), "nv_inference_pending_request_count",
+                      model="slow") == count:
+                return True
+            time.sleep(0.002)
+        return False
+
+    def attempt() -> list[str] | None:
+        """The finishing order when low and high waited together behind two running
+        requests, else None (the scenario did not happen on this attempt)."""
+        finished, lock = [], threading.Lock()
+        with ThreadPoolExecutor(6) as pool:
+            futures = [pool.submit(run, f"busy{i}", 0, finished, lock) for i in range(4)]
+            # Two run and two wait (the queue is full): once the waiting two start, both
+            # instances are busy for a whole execution, and low then high join the queue.
+            ready = pending(2, within=5.0) and pending(0, within=5.0)
+            futures.append(pool.submit(run, "low", 2, finished, lock))
+            ready = ready and pending(1, within=1.0)
+            futures.append(pool.submit(run, "high", 1, finished, lock))
+            ready = ready and pending(2, within=1.0)
+            for future in futures:
+                future.result()
+        return finished if ready and not any("rejected" in f for f in finished) else None
+
+    for _ in range(5):
+        finished = attempt()
+        if finished is not None:
+            assert finished.index("high") < finished.index("low"), finished
+            return
+    pytest.fail("in 5 attempts high never waited in the queue beside low")
 
 
 def test_statistics_shape(client):
