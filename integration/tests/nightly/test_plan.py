@@ -1,31 +1,11 @@
 """The plan is data stored with the run (nightly/plan.py): a resumed run executes exactly the
 jobs of its stored plan, whatever suite.yaml says by then."""
 
-from pathlib import Path
-
-import pytest
-
 from fakes import FakePort
 from stackci.nightly.plan import NightlyOptions, Plan, make_plan
 from stackci.nightly.run import Nightly
 from stackci.results.schema import JobRow
-from stackci.results.store import Store
 from stackci.workloads.suite import Workload, load_suite
-from stackci.workspace import Workspace
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def ws(tmp_path):
-    return Workspace(repo=REPO, home=tmp_path / "home")
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'results.db'}")
-    yield store
-    store.close()
 
 
 def options(**fields):

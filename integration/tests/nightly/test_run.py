@@ -12,23 +12,9 @@ from stackci.errors import UsageError
 from stackci.nightly.plan import NightlyOptions, plan_jobs
 from stackci.nightly.run import Nightly
 from stackci.results.schema import JobRow
-from stackci.results.store import Store
 from stackci.workloads.suite import load_suite
-from stackci.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def ws(tmp_path):
-    return Workspace(repo=REPO, home=tmp_path / "home")
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'results.db'}")
-    yield store
-    store.close()
 
 
 def statuses(store, run_id):
