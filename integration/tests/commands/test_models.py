@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fakecompiler import fake_python, tiny_conv_model
+from clihelpers import expect_one_line_error, run_json
 from stackci.cli import main
 
 
@@ -12,11 +13,6 @@ def stack(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_STACK_MODE", "ok")
     monkeypatch.setenv("STACKCI_HOME", str(tmp_path / "home"))
     return str(fake_python(tmp_path)), str(tiny_conv_model(tmp_path / "tiny.onnx"))
-
-
-def run_json(capsys, argv):
-    code = main(argv)
-    return code, json.loads(capsys.readouterr().out)
 
 
 def test_run_model_json_document_and_exit_code(stack, capsys, monkeypatch):
@@ -35,15 +31,6 @@ def test_run_model_table_shows_outputs_and_top_ops(stack, capsys):
     assert main(["run-model", model, "--sku", "npu-edge", "--python", python]) == 0
     text = capsys.readouterr().out
     assert "match" in text and "conv_1" in text and "1234 cycles" in text
-
-
-def expect_one_line_error(capsys, argv, code, pattern):
-    assert main(argv) == code
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("stackci: error: "), captured.err
-    assert pattern in lines[0]
-    return lines[0]
 
 
 def test_run_model_errors(stack, capsys, tmp_path, monkeypatch):

@@ -2,21 +2,8 @@
 
 import json
 
+from clihelpers import expect_one_line_error, run_json
 from stackci.cli import main
-
-
-def run_json(capsys, argv):
-    code = main(argv)
-    return code, json.loads(capsys.readouterr().out)
-
-
-def expect_one_line_error(capsys, argv, code, pattern):
-    assert main(argv) == code
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("stackci: error: "), captured.err
-    assert pattern in lines[0]
-    return lines[0]
 
 
 def test_workloads_list(capsys, tmp_path, monkeypatch):
