@@ -1,7 +1,5 @@
 """`stackci workloads list` and `stackci workloads prepare` (commands/workloads.py)."""
 
-import json
-
 from clihelpers import expect_one_line_error, run_json
 from stackci.cli import main
 
