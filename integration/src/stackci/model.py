@@ -104,4 +104,6 @@ class Job:
 
     @property
     def order(self) -> tuple:
-        return (STAGES.index(self.stage), self.priority, self.key)
+        """Which ready job starts first: the best priority (nightly/planner.py), then the
+        earlier stage."""
+        return (self.priority, STAGES.index(self.stage), self.key)

@@ -95,6 +95,11 @@ class Executor:
         self._end(job, outcome, time.monotonic() - started)
         return self.ended[job.key]
 
+    def leave_out(self, job: Job, message: str, details: dict) -> None:
+        """Record a job the plan left out before the night began (not run for the budget:
+        carried over to the next night)."""
+        self._end(job, Outcome(NOT_RUN, message, details=details), None, reason=BUDGET)
+
     # -- scheduling --------------------------------------------------------------------------
 
     def _start_ready(self, pending: list[Job]) -> list[Job]:

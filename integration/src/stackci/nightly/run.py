@@ -15,7 +15,8 @@ from pathlib import Path
 from stackci import __version__
 from stackci.dashboard.publish import publish
 from stackci.errors import UsageError
-from stackci.model import BAD_STATUSES, FINISHED_STATUSES, NOT_FAILURES, NOT_RUN, PASSED, Job
+from stackci.model import (BAD_STATUSES, BUDGET, FINISHED_STATUSES, NOT_FAILURES, NOT_RUN,
+                           OUT_OF_BUDGET, PASSED, Job)
 from stackci.nightly.budget import DEFAULT_ESTIMATES, Budget
 from stackci.nightly.executor import Executor, Reporter
 from stackci.nightly.plan import NightlyOptions, Plan, make_plan
@@ -41,6 +42,12 @@ class RunResult:
         apply."""
         return all(status == PASSED or (status == NOT_RUN and reason in NOT_FAILURES)
                    for key, (status, reason) in self.ended.items() if key not in self.advisory)
+
+    @property
+    def gating_left_out(self) -> list[str]:
+        """Gating jobs the budget left out: the night does not fit its day (exit 3)."""
+        return sorted(key for key, (status, reason) in self.ended.items()
+                      if key not in self.advisory and status == NOT_RUN and reason == BUDGET)
 
     @property
     def findings(self) -> list[str]:
@@ -119,28 +126,36 @@ class Nightly:
         last = [job for job in jobs if job.stage == "publish"]
         dag = [job for job in jobs if job.stage != "publish"]
         budget = Budget(options.budget_s, used_before)
+        estimates = plan.estimates or estimates_for(self.store, jobs)
         if hasattr(self.reporter, "begin"):
-            self.reporter.begin(len(jobs), len(done))
+            self.reporter.begin(len(jobs), len(done), jobs=jobs, estimates=estimates,
+                                budget=budget, workers=options.workers, done=set(done))
         resources = Resources(self.ws, self.port,
                               lambda: publish(self.store, self.dashboard_dir))
         share_cores(options.workers)
         executor = Executor(self.store, run_id, dag, resources, budget=budget,
-                            estimates=estimates_for(self.store, jobs),
+                            estimates=estimates,
                             job_timeout_s=options.job_timeout_s, workers=options.workers,
                             workdir=self.ws.home / "runs" / str(run_id),
                             done={k: v for k, v in done.items() if k not in
                                   {job.key for job in last}},
                             reporter=self.reporter)
+        deferred = {spec.key for spec in plan.deferred_jobs()}
+        for job in dag:
+            if job.key in deferred and job.key not in executor.ended:
+                executor.leave_out(job, f"{OUT_OF_BUDGET}: carried over (beyond "
+                                   f"--max-combinations {options.max_combinations})",
+                                   {"max_combinations": options.max_combinations})
         try:
             ended = executor.run()
         except KeyboardInterrupt:
             self.store.update_run(run_id, status="interrupted",
                                   summary={"used_s": budget.used()})
             raise
-        self.store.finish_run(run_id, "completed", summarise(self.store, run_id, budget))
+        self.store.finish_run(run_id, "completed", summarise(self.store, run_id, budget, plan))
         for job in last:  # the site, once, showing the finished run
             ended[job.key] = executor.run_now(job)
-        summary = summarise(self.store, run_id, budget)
+        summary = summarise(self.store, run_id, budget, plan)
         self.store.update_run(run_id, summary=summary)
         return RunResult(run_id, ended, summary, plan.advisory())
 
