@@ -104,11 +104,15 @@ class Executor:
 
     def _start_ready(self, pending: list[Job]) -> list[Job]:
         still: list[Job] = []
+        busy = False  # once a ready job waits for a worker, no job after it may go first
         for job in pending:
             blocked = self._blocked(job)
             if blocked is not None:
                 self._end(job, Outcome(NOT_RUN, blocked[0]), None, reason=blocked[1])
-            elif not self._ready(job) or len(self._running) >= self.workers:
+            elif not self._ready(job):
+                still.append(job)
+            elif busy or len(self._running) >= self.workers:
+                busy = True
                 still.append(job)
             elif not self.budget.fits(self.estimates.get(job.key, 0.0)):
                 self._end(job, Outcome(NOT_RUN, OUT_OF_BUDGET, details={

@@ -10,8 +10,8 @@ Priorities, in classes (PRIORITY_CLASSES): gating work (master, release:latest, 
 asked for by name), then new or changed combinations (never run before), then coverage, then
 work carried over from earlier nights, then weekly sweeps. Carried-over work rises one class
 for every further night it waits (never above new work): a job left out is not left out for
-ever. Within a class: what failed last time first, then what has never run, then the order
-of discovery.
+ever (gating work carried over stays gating). Within a class: what was carried over or failed
+last time first, then what has never run (new or changed), then the order of discovery.
 
 The prediction replays the executor's own rule (the ready job of best priority starts when a
 worker is free) on the estimates; the jobs predicted to end past the budget are the P0.
@@ -100,10 +100,12 @@ def prioritise(specs: list, classes: dict[str, int], history: History, *,
         waited = history.carried(spec.key)
         if waited is not None:
             carried[spec.key] = waited
-            # A carried job rises a class a night, and never falls below its combination's.
-            klass = min(klass, max(NEW, CARRIED - (waited["nights"] - 1)))
-        within = 0 if history.failed_last(spec.key) else 1 if not history.has_run(spec.key) \
-            else 2
+            # Gating work stays gating; the rest rises a class a night it waits.
+            if klass != GATING:
+                klass = max(NEW, CARRIED - (waited["nights"] - 1))
+        # Within a class: carried over or failed last time, then never run, then the rest.
+        within = 0 if waited or history.failed_last(spec.key) else \
+            1 if not history.has_run(spec.key) else 2
         out.append(replace(spec, priority=klass * CLASS_STEP + within * RANK_STEP + rank))
     return out, carried
 
