@@ -125,3 +125,17 @@ def test_processes_upgrading_a_legacy_database_at_once_all_succeed(tmp_path):
     url = legacy_database(tmp_path / "results.db")
     assert open_at_once(url) == []
     assert len(Store(url).runs()) == 2 + 4
+
+
+def test_a_legacy_database_that_create_all_gave_the_regressions_tables_upgrades(tmp_path):
+    # For a while before Alembic the harness made new tables with create_all (revision 0003).
+    url = legacy_database(tmp_path / "results.db")
+    engine = create_engine(url)
+    tables = [Base.metadata.tables[name] for name in
+              ("regressions", "regression_events", "bisections")]
+    Base.metadata.create_all(engine, tables=tables)
+    engine.dispose()
+    store = Store(url)
+    assert len(store.runs()) == 2
+    assert schema_drift(store.engine) == []
+    store.close()
