@@ -143,14 +143,41 @@ class RegressionStore:
                 owner = m.workload or ("" if job.stage == "conformance" else workload)
                 points.append({**base, "workload": owner, "sku": m.sku or "",
                                "metric": m.name, "value": m.value})
+        # A job that crashed stored no precision: it is the workload's, as its other nights say.
+        precision = {(p["workload"], p["sku"]): p["precision"] for p in points if p["precision"]}
+        for point in points:
+            point["precision"] = point["precision"] or \
+                precision.get((point["workload"], point["sku"]), "")
         return {"points": points, "vectors": vectors, "environments": environments}
 
-    def run_plan_workload(self, run_id: int, workload: str) -> dict | None:
-        """The full workload record a run's stored plan kept for `workload` (what a probe of
-        that series runs again), or None."""
+    def plan_params(self, run_id: int, stage: str, name: str) -> dict | None:
+        """The parameters a run's stored plan kept for its first job of `stage` named `name`
+        (a workload's full record, the node suite's spec): what a probe runs again."""
         run = self.run(run_id)
         for job in (run.plan.get("jobs") or []) if run else []:
-            params = job.get("params") if isinstance(job, dict) else None
-            if params and (params.get("workload") or {}).get("name") == workload:
-                return params["workload"]
+            if isinstance(job, dict) and job.get("stage") == stage and job.get("name") == name:
+                return dict(job.get("params") or {})
         return None
+
+
+class HistoryReader:
+    """The reads the nightly's regressions and bisect jobs make, for one run: handed to them
+    through the run's resources, since stages do not import the store (and write nothing)."""
+
+    def __init__(self, store, run_id: int):
+        self._store, self.run_id = store, run_id
+
+    def history(self, track: str) -> dict:
+        return self._store.history(track)
+
+    def regression_rows(self, **filters) -> list[dict]:
+        return self._store.regression_rows(**filters)
+
+    def bisection_rows(self, regression_ids=None) -> dict[str, dict]:
+        return self._store.bisection_rows(regression_ids)
+
+    def op_profile(self, job_id: int) -> list[dict]:
+        return self._store.op_profile(job_id)
+
+    def plan_params(self, run_id: int, stage: str, name: str) -> dict | None:
+        return self._store.plan_params(run_id, stage, name)

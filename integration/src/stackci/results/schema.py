@@ -1,7 +1,6 @@
 """The results database's tables (SQLAlchemy); only portable SQL, so SQLite and PostgreSQL
-hold the same schema. Bump SCHEMA_VERSION with any change to an existing table; a new table
-(the regressions' three, the analysis' five) is made by create_all on an existing database,
-which older harnesses simply do not read."""
+hold the same schema. Any change here comes with one Alembic revision in migrations/versions/
+(docs/design.md, "The results store's schema"); a test holds the two equal."""
 
 from __future__ import annotations
 
@@ -10,8 +9,6 @@ from datetime import datetime, timezone
 from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-SCHEMA_VERSION = 1
 
 
 def utcnow() -> datetime:
@@ -23,6 +20,9 @@ class Base(DeclarativeBase):
 
 
 class SchemaVersion(Base):
+    """The version mark of the harness before Alembic (1), frozen at 2 by revision 0002 so an
+    older harness refuses an upgraded database; alembic_version is the schema's place now."""
+
     __tablename__ = "schema_version"
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
 
