@@ -20,8 +20,10 @@ from stackci.model import (BAD_STATUSES, BUDGET, FINISHED_STATUSES, NOT_FAILURES
 from stackci.nightly.budget import DEFAULT_ESTIMATES, Budget
 from stackci.nightly.executor import Executor, Reporter
 from stackci.nightly.plan import NightlyOptions, Plan, make_plan
+from stackci.nightly.regressions import run_regressions, write_team_reports
 from stackci.nightly.resources import Resources
 from stackci.nightly.summary import summarise
+from stackci.results.regressions import HistoryReader
 from stackci.results.store import Store
 from stackci.stack.port import StackPort
 from stackci.workloads.suite import load_suite
@@ -131,7 +133,8 @@ class Nightly:
             self.reporter.begin(len(jobs), len(done), jobs=jobs, estimates=estimates,
                                 budget=budget, workers=options.workers, done=set(done))
         resources = Resources(self.ws, self.port,
-                              lambda: publish(self.store, self.dashboard_dir))
+                              lambda: publish(self.store, self.dashboard_dir),
+                              results=HistoryReader(self.store, run_id))
         share_cores(options.workers)
         executor = Executor(self.store, run_id, dag, resources, budget=budget,
                             estimates=estimates,
@@ -152,12 +155,21 @@ class Nightly:
             self.store.update_run(run_id, status="interrupted",
                                   summary={"used_s": budget.used()})
             raise
-        self.store.finish_run(run_id, "completed", summarise(self.store, run_id, budget, plan))
+        reports = write_team_reports(self.store, self.ws, self.ws.home / "runs" / str(run_id))
+        self.store.finish_run(run_id, "completed", self._summary(run_id, budget, reports, plan))
         for job in last:  # the site, once, showing the finished run
             ended[job.key] = executor.run_now(job)
-        summary = summarise(self.store, run_id, budget, plan)
+        summary = self._summary(run_id, budget, reports, plan)
         self.store.update_run(run_id, summary=summary)
         return RunResult(run_id, ended, summary, plan.advisory())
+
+
+    def _summary(self, run_id: int, budget: Budget, reports: list[Path], plan=None) -> dict:
+        """summarise's, ending with the regressions the night found and where the per-team
+        reports are."""
+        return {**summarise(self.store, run_id, budget, plan),
+                "regressions": run_regressions(self.store, self.ws, run_id),
+                "team_reports": [str(p) for p in reports if p.suffix == ".md"]}
 
 
 def share_cores(workers: int) -> None:
