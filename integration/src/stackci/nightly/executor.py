@@ -197,6 +197,8 @@ class Executor:
             self.store.record_lock(job.combination.key, *outcome.lock)
         for sku in outcome.skus:
             self.store.upsert_sku(sku["name"], sku)
+        if outcome.regressions:
+            self.store.record_regression_changes(self.run_id, outcome.regressions)
         self.store.finish_job(self.run_id, job.key, status=outcome.status,
                               message=outcome.message, duration_s=duration_s, details=details,
                               metrics=outcome.metrics, ops=outcome.ops)

@@ -25,9 +25,11 @@ from stackci.nightly import lease as leases
 from stackci.nightly.budget import DEFAULT_ESTIMATES, Budget
 from stackci.nightly.executor import Executor, Reporter
 from stackci.nightly.plan import NightlyOptions, Plan, make_plan
+from stackci.nightly.regressions import run_regressions, write_team_reports
 from stackci.nightly.resources import Resources
 from stackci.nightly.signals import stop_on_signals
 from stackci.nightly.summary import summarise
+from stackci.results.regressions import HistoryReader
 from stackci.results.store import Store
 from stackci.stack import runner
 from stackci.stack.port import StackPort
@@ -161,7 +163,8 @@ class Nightly:
         if hasattr(self.reporter, "begin"):
             self.reporter.begin(len(jobs), len(done))
         resources = Resources(self.ws, self.port,
-                              lambda: publish(self.store, self.dashboard_dir))
+                              lambda: publish(self.store, self.dashboard_dir),
+                              results=HistoryReader(self.store, run_id))
         share_cores(options.workers)
         executor = Executor(self.store, run_id, dag, resources, budget=budget,
                             estimates=estimates_for(self.store, jobs),
@@ -178,12 +181,21 @@ class Nightly:
                 self.store.update_run(run_id, status="interrupted", summary={
                     "used_s": budget.used(), "stopped_by": str(stop) or "SIGINT"})
                 raise
-        self.store.finish_run(run_id, "completed", summarise(self.store, run_id, budget))
+        reports = write_team_reports(self.store, self.ws, self.ws.home / "runs" / str(run_id))
+        self.store.finish_run(run_id, "completed", self._summary(run_id, budget, reports))
         for job in last:  # the site, once, showing the finished run
             ended[job.key] = executor.run_now(job)
-        summary = summarise(self.store, run_id, budget)
+        summary = self._summary(run_id, budget, reports)
         self.store.update_run(run_id, summary=summary)
         return RunResult(run_id, ended, summary, plan.advisory())
+
+
+    def _summary(self, run_id: int, budget: Budget, reports: list[Path]) -> dict:
+        """summarise's, ending with the regressions the night found and where the per-team
+        reports are."""
+        return {**summarise(self.store, run_id, budget),
+                "regressions": run_regressions(self.store, self.ws, run_id),
+                "team_reports": [str(p) for p in reports if p.suffix == ".md"]}
 
 
 def share_cores(workers: int) -> None:

@@ -1,5 +1,6 @@
 """The results database's tables (SQLAlchemy); only portable SQL, so SQLite and PostgreSQL
-hold the same schema. Bump SCHEMA_VERSION with any change."""
+hold the same schema. Any change here comes with one Alembic revision in migrations/versions/
+(docs/design.md, "The results store's schema"); a test holds the two equal."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from datetime import datetime, timezone
 from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-SCHEMA_VERSION = 1
 
 
 def utcnow() -> datetime:
@@ -21,6 +20,9 @@ class Base(DeclarativeBase):
 
 
 class SchemaVersion(Base):
+    """The version mark of the harness before Alembic (1), frozen at 2 by revision 0002 so an
+    older harness refuses an upgraded database; alembic_version is the schema's place now."""
+
     __tablename__ = "schema_version"
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
 
@@ -152,6 +154,60 @@ class SkuRow(Base):
     __tablename__ = "skus"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class RegressionRow(Base):
+    """A regression (stackci.regressions.Regression): the series' fields as columns for the
+    filters (`stackci regressions --state --team`), the rest as the object's own JSON."""
+
+    __tablename__ = "regressions"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    track: Mapped[str] = mapped_column(String(255), index=True)
+    workload: Mapped[str] = mapped_column(String(255), default="")
+    sku: Mapped[str] = mapped_column(String(64), default="")
+    precision: Mapped[str] = mapped_column(String(16), default="")
+    metric: Mapped[str] = mapped_column(String(64))
+    last_good_run: Mapped[int] = mapped_column(Integer)
+    first_bad_run: Mapped[int] = mapped_column(Integer, index=True)
+    found_run: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    found_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    relative: Mapped[float | None] = mapped_column(Float, nullable=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    teams: Mapped[list] = mapped_column(JSON, default=list)       # owning team names
+    search_of: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)        # Regression.to_dict()
+
+
+class RegressionEventRow(Base):
+    """Every state change of a regression, who made it and why."""
+
+    __tablename__ = "regression_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    regression_id: Mapped[str] = mapped_column(ForeignKey("regressions.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    before: Mapped[str] = mapped_column(String(20), default="")
+    after: Mapped[str] = mapped_column(String(20))
+    by: Mapped[str] = mapped_column(String(255), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class BisectionRow(Base):
+    """The culprit search of one regression (CulpritSearch.to_dict()), rewritten after every
+    probe, so a search the budget stopped continues the next night where it was."""
+
+    __tablename__ = "bisections"
+    regression_id: Mapped[str] = mapped_column(ForeignKey("regressions.id"), primary_key=True)
+    done: Mapped[bool] = mapped_column(default=False)
+    probes: Mapped[int] = mapped_column(Integer, default=0)
+    culprit: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_run: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    state: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class LeaseRow(Base):

@@ -18,18 +18,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stackci.errors import StackciError, UsageError
 from stackci.model import JOB_STATUSES, RAN_THROUGH_STATUSES, UNFINISHED_RUN_STATUSES
+from stackci.results import migrate
 from stackci.results.leases import LeaseStore
 from stackci.results.records import JobRecord, RunRecord
-from stackci.results.schema import (SCHEMA_VERSION, Base, CombinationLock, CombinationModule,
-                                    CombinationRow, ContractVerdictRow, JobRow, MetricRow,
-                                    OpProfileRow, Run, SchemaVersion, SkuRow, utcnow)
+from stackci.results.regressions import RegressionStore
+from stackci.results.schema import (Base, CombinationLock, CombinationModule, CombinationRow,
+                                    ContractVerdictRow, JobRow, MetricRow, OpProfileRow, Run,
+                                    SkuRow, utcnow)
 
 
 def _enable_sqlite_wal(dbapi_connection, _record) -> None:
     # WAL lets the dashboard read while workers write; busy_timeout rides out short write locks.
+    # busy_timeout first: switching a fresh file to WAL waits for a lock another process holds.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -49,7 +52,7 @@ def _row_dict(row: Base) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
 
-class Store(LeaseStore):
+class Store(RegressionStore, LeaseStore):
     """The results database. Methods open their own short sessions, so one Store is safe to
     share between worker threads; writes are serialised by a lock (SQLite has one writer)."""
 
@@ -68,20 +71,10 @@ class Store(LeaseStore):
                 event.listen(self.engine, "connect", _enable_sqlite_wal)
             else:
                 self.engine = create_engine(url, pool_pre_ping=True)
-            Base.metadata.create_all(self.engine)
+            migrate.upgrade(self.engine, url)  # schema changes are Alembic revisions
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise UsageError(f"cannot open results database {url}: {exc}".splitlines()[0]) from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._check_schema_version()
-
-    def _check_schema_version(self) -> None:
-        with self._write_lock, self._sessions.begin() as session:
-            found = session.scalar(select(func.max(SchemaVersion.version)))
-            if found is None:
-                session.add(SchemaVersion(version=SCHEMA_VERSION))
-            elif found != SCHEMA_VERSION:
-                raise StackciError(f"results database {self.url} has schema version {found}; "
-                                   f"this harness needs {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.engine.dispose()
