@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "stackci.commands.fidelity",
     "stackci.commands.serve",
     "stackci.commands.analysis",
+    "stackci.commands.regressions",
 )
 
 

@@ -21,6 +21,7 @@ from stackci.model import JOB_STATUSES, RAN_THROUGH_STATUSES, UNFINISHED_RUN_STA
 from stackci.results import migrate
 from stackci.results.leases import LeaseStore
 from stackci.results.records import JobRecord, RunRecord
+from stackci.results.analysis import AnalysisStore
 from stackci.results.regressions import RegressionStore
 from stackci.results.schema import (Base, CombinationLock, CombinationModule, CombinationRow,
                                     ContractVerdictRow, JobRow, MetricRow, OpProfileRow, Run,
@@ -52,7 +53,7 @@ def _row_dict(row: Base) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
 
-class Store(RegressionStore, LeaseStore):
+class Store(RegressionStore, AnalysisStore, LeaseStore):
     """The results database. Methods open their own short sessions, so one Store is safe to
     share between worker threads; writes are serialised by a lock (SQLite has one writer)."""
 

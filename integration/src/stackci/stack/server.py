@@ -45,6 +45,11 @@ class ServerProcess:
         self._wait_ready()
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (what a benchmark reads its CPU time of)."""
+        return self._process.pid if self._process is not None else None
+
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_s
         problem = "no answer"

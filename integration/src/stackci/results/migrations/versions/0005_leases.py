@@ -1,14 +1,14 @@
 """The leases table: who runs a run now (nightly/lease.py).
 
-Revision ID: 0004_leases
-Revises: 0003_regressions
+Revision ID: 0005_leases
+Revises: 0004_analysis
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_leases"
-down_revision = "0003_regressions"
+revision = "0005_leases"
+down_revision = "0004_analysis"
 branch_labels = None
 depends_on = None
 
