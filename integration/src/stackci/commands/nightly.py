@@ -51,6 +51,8 @@ GATING_DOES_NOT_FIT = 3
                  help="continue the latest unfinished run, redoing only unfinished jobs"),
              db_argument(),
              arg("--no-tests", action="store_true", help="skip the module test suites"),
+             arg("--no-reuse", action="store_true",
+                 help="run every job, even where a stored passing result has the same inputs"),
              arg("--out", default=None, help="dashboard directory (default .stackci/dashboard)"),
          ])
 def nightly_command(args) -> int:
@@ -76,7 +78,8 @@ def nightly_command(args) -> int:
                 default_plan=args.combination is None and not args.pin,
                 budget_s=parse_duration(args.budget, "--budget"), workers=args.workers,
                 job_timeout_s=parse_duration(args.job_timeout, "--job-timeout"),
-                no_tests=args.no_tests, max_combinations=args.max_combinations))
+                no_tests=args.no_tests, max_combinations=args.max_combinations,
+                no_reuse=args.no_reuse))
     finally:
         display.close()
     print_summary(Console(), result.run_id, result.summary)

@@ -96,6 +96,11 @@ def print_summary(console: Console, run_id: int, summary: dict) -> None:
                       + (f" ({deferred} combination(s) beyond --max-combinations)" if deferred
                          else "") + ": " + ", ".join(left_out[:10])
                       + (" ..." if len(left_out) > 10 else ""))
+    reused = summary.get("reused") or {}
+    if reused.get("count"):
+        console.print(f"{reused['count']} job(s) reused (same inputs as a stored pass) from "
+                      f"run(s) {', '.join(map(str, reused['from_runs']))}, saving "
+                      f"{format_duration(reused['saved_s'])}; --no-reuse runs them all")
     waited = [job for job in summary.get("carried", []) if job["status"] != NOT_RUN]
     if waited:
         console.print(f"{len(waited)} carried-over job(s) ran tonight, after waiting up to "

@@ -26,7 +26,8 @@ from stackci.compat import coverage
 from stackci.compat.verify import verify_window
 from stackci.errors import UsageError
 from stackci.model import Job
-from stackci.nightly.planner import COVERAGE, GATING, NEW, History, p0_of, predict, prioritise
+from stackci.nightly.planner import (COVERAGE, GATING, NEW, History, p0_of, predict, prioritise,
+                                     remeasure_sample)
 from stackci.nightly.stages import ACTIONS
 from stackci.results.history import past_jobs
 from stackci.sources.combination import Combination
@@ -49,6 +50,7 @@ class NightlyOptions:
     # The default plan's bound on combinations (gating ones included); 0: no bound. The
     # CLI's default (commands/nightly.py) is measured: docs/design.md, "Planning the night".
     max_combinations: int = 0
+    no_reuse: bool = False  # run every job, even where a stored result has the same inputs
     # Probes of culprit searches a night may run after the gating work (0: none); each is a
     # job the budget admits or leaves for the next night (stages/bisect.py).
     bisect_probes: int = 8
@@ -95,6 +97,7 @@ class Plan:
     carried: dict[str, dict] = field(default_factory=dict)
     predicted_end_s: float | None = None
     p0: dict | None = None
+    remeasure: list[str] = field(default_factory=list)  # reusable jobs that run all the same
 
     def to_dict(self) -> dict:
         return {"options": asdict(self.options),
@@ -102,7 +105,8 @@ class Plan:
                 "jobs": [job.to_dict() for job in self.jobs],
                 "estimates": self.estimates, "estimate_sources": self.estimate_sources,
                 "deferred": self.deferred, "carried": self.carried,
-                "predicted_end_s": self.predicted_end_s, "p0": self.p0}
+                "predicted_end_s": self.predicted_end_s, "p0": self.p0,
+                "remeasure": self.remeasure}
 
     @classmethod
     def from_dict(cls, data: dict, suite: Suite | None = None) -> "Plan":
@@ -117,7 +121,8 @@ class Plan:
                        estimates=data.get("estimates") or {},
                        estimate_sources=data.get("estimate_sources") or {},
                        deferred=data.get("deferred") or [], carried=data.get("carried") or {},
-                       predicted_end_s=data.get("predicted_end_s"), p0=data.get("p0"))
+                       predicted_end_s=data.get("predicted_end_s"), p0=data.get("p0"),
+                       remeasure=data.get("remeasure") or [])
         again = make_plan(None, None, options, suite, combinations)
         again.jobs = [job for job in again.jobs if job.key in set(jobs)]
         return again
@@ -170,7 +175,7 @@ def make_plan(ws, store, options: NightlyOptions, suite: Suite | None = None,
     specs = plan_jobs(combinations, workloads, options, conformance=conformance)
     specs, carried = prioritise(specs, classes, history, weekly=options.tier == "weekly")
     plan = Plan(options, combinations, specs, deferred=[c.key for c in deferred],
-                carried=carried)
+                carried=carried, remeasure=remeasure_sample(specs, history))
     for spec in specs:
         plan.estimates[spec.key], plan.estimate_sources[spec.key] = history.estimate(
             spec.key, spec.stage, spec.name, spec.sku)

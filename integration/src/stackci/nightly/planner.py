@@ -90,6 +90,21 @@ class History:
         return key[:12] in self.tags
 
 
+def remeasure_sample(specs: list, history: History, share: int = 16) -> list[str]:
+    """The workload jobs that run even where their result could be reused: one in `share`
+    (at least one), those whose wall-clock figures were measured longest ago first (a
+    reused job records no duration), so over the nights every figure is measured again."""
+    def last_measured(spec) -> int:
+        return next((p.run_id for p in history.by_key.get(spec.key, ())
+                     if p.duration_s is not None), -1)
+    measured = [spec for spec in specs if spec.stage == "workloads" and last_measured(spec) >= 0]
+    if not measured:
+        return []
+    count = max(1, len(measured) // share)
+    return [spec.key for spec in sorted(measured, key=lambda s: (last_measured(s), s.key))
+            ][:count]
+
+
 def prioritise(specs: list, classes: dict[str, int], history: History, *,
                weekly: bool = False) -> tuple[list, dict[str, dict]]:
     """The specs with their priority (lower runs first) and the carried-over ones:

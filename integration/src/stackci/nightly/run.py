@@ -27,6 +27,7 @@ from stackci.nightly.executor import Executor, Reporter
 from stackci.nightly.plan import NightlyOptions, Plan, make_plan
 from stackci.nightly.regressions import run_regressions, write_team_reports
 from stackci.nightly.resources import Resources
+from stackci.nightly.reuse import Reuse
 from stackci.nightly.signals import stop_on_signals
 from stackci.nightly.summary import summarise
 from stackci.results.regressions import HistoryReader
@@ -180,7 +181,11 @@ class Nightly:
                             workdir=self.ws.home / "runs" / str(run_id),
                             done={k: v for k, v in done.items() if k not in
                                   {job.key for job in last}},
-                            reporter=self.reporter)
+                            reporter=self.reporter,
+                            reuse=Reuse(self.store, resources,
+                                        {spec.key: spec for spec in plan.jobs},
+                                        enabled=not options.no_reuse,
+                                        sample=plan.remeasure))
         deferred = {spec.key for spec in plan.deferred_jobs()}
         for job in dag:
             if job.key in deferred and job.key not in executor.ended:

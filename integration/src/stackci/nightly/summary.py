@@ -4,7 +4,7 @@ work has waited), the bad ones, and where the dashboard is."""
 
 from __future__ import annotations
 
-from stackci.model import BAD_STATUSES, BUDGET, NOT_RUN, PASSED
+from stackci.model import BAD_STATUSES, BUDGET, NOT_RUN, PASSED, REUSED
 from stackci.nightly.budget import Budget
 from stackci.results.store import Store
 
@@ -44,6 +44,7 @@ def planned(plan, jobs) -> dict:
 
 
 def _summary(jobs, budget: Budget, slowest: int) -> dict:
+    reused = [job for job in jobs if job.reason == REUSED and job.details.get("reused_from")]
     by_stage: dict[str, dict[str, int]] = {}
     for job in jobs:
         counts = by_stage.setdefault(job.stage, {})
@@ -61,4 +62,9 @@ def _summary(jobs, budget: Budget, slowest: int) -> dict:
         "bad": [{"key": job.key, "status": job.status, "message": job.message}
                 for job in jobs if job.status in BAD_STATUSES],
         "dashboard": publish.message if publish else None,
+        # Not run tonight because a stored result had the same inputs (nightly/reuse.py).
+        "reused": {"count": len(reused), "from_runs": sorted({
+            job.details["reused_from"]["run_id"] for job in reused}),
+            "saved_s": round(sum(job.details["reused_from"].get("duration_s") or 0
+                                 for job in reused), 1)},
     }

@@ -9,8 +9,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from stackci.model import NOT_RUN
-from stackci.results.schema import JobRow, Run
+from stackci.model import NOT_RUN, PASSED
+from stackci.results.records import JobRecord
+from stackci.results.schema import JobRow, MetricRow, OpProfileRow, Run
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,29 @@ def past_jobs(store, runs: int = 30) -> list[PastJob]:
     return [PastJob(row.run_id, started[row.run_id], row.key, row.stage, row.name, row.sku,
                     row.status, row.duration_s, str(reasons.get(row.id, "")))
             for row in rows]
+
+
+def reusable_result(store, stage: str, name: str, sku: str | None, inputs: str,
+                    recent: int = 60) -> tuple[JobRecord, list[dict], list[dict]] | None:
+    """The newest passing job of this stage, name and SKU whose inputs key is `inputs`
+    (details["inputs"], nightly/reuse.py), among its `recent` newest passes, with its metrics
+    and op profile; None when there is none."""
+    with store._sessions() as session:
+        query = (select(JobRow).where(JobRow.stage == stage, JobRow.name == name,
+                                      JobRow.status == PASSED)
+                 .order_by(JobRow.id.desc()).limit(recent))
+        query = query.where(JobRow.sku.is_(None) if sku is None else JobRow.sku == sku)
+        row = next((row for row in session.scalars(query)
+                    if (row.details or {}).get("inputs") == inputs), None)
+        if row is None:
+            return None
+        metrics = [{"name": m.name, "value": m.value, "unit": m.unit, "workload": m.workload,
+                    "sku": m.sku} for m in session.scalars(
+                        select(MetricRow).where(MetricRow.job_id == row.id)
+                        .order_by(MetricRow.id))]
+        ops = [{column.key: getattr(op, column.key) for column in op.__table__.columns
+                if column.key not in ("job_id", "idx")}
+               for op in session.scalars(select(OpProfileRow)
+                                         .where(OpProfileRow.job_id == row.id)
+                                         .order_by(OpProfileRow.idx))]
+        return JobRecord.of(row), metrics, ops
