@@ -20,10 +20,11 @@ SUITE_KEYS = {"defaults", "workloads", "conformance"}
 
 CONFORMANCE_KEYS = {"floor", "sku", "tiers"}
 
-DEFAULT_KEYS = {"seed", "skus", "precision", "batch", "tolerance", "precision_requires"}
+DEFAULT_KEYS = {"seed", "skus", "precision", "batch", "tolerance", "precision_requires",
+                "latency_bound_ms"}
 
 WORKLOAD_KEYS = {"name", "source", "description", "tiers", "tolerance", "seed", "skus", "requires",
-                 "precision", "precisions", "batch", "expect"}
+                 "precision", "precisions", "batch", "expect", "latency_bound_ms"}
 
 # Failure kinds a workload may be expected to end with on a SKU (the stack's own kinds).
 EXPECTABLE_KINDS = ("out-of-memory", "unsupported-operator")
@@ -58,6 +59,9 @@ class Workload:
     # Interface versions the combination must provide for this workload to apply at all
     # (e.g. int8 needs a compiler that lowers precision): interface -> PEP 440 specifier.
     requires: tuple[tuple[str, str], ...] = ()
+    # The Server scenario's latency bound of the batch sweet spot (MLPerf style), per model:
+    # the analysis stage's best batch is the most throughput within it.
+    latency_bound_ms: float | None = None
 
     def expected_failure(self, sku: str) -> str | None:
         return dict(self.expect).get(sku)
@@ -72,7 +76,7 @@ class Workload:
         return {"name": self.name, "source": self.source, "description": self.description,
                 "tiers": list(self.tiers), "skus": list(self.skus), "precision": self.precision,
                 "seed": self.seed, "batch": self.batch, "tolerance": tolerance,
-                "expect": dict(self.expect)}
+                "expect": dict(self.expect), "latency_bound_ms": self.latency_bound_ms}
 
     def to_record(self) -> dict:
         """Every field, as JSON: how a stored plan keeps the workload (to_dict is the listing)."""
@@ -286,7 +290,18 @@ def _parse_workload(path: Path, index: int, entry, defaults: dict, *,
             path, f"{where}.tolerance.cosine", tolerance["cosine"], float, minimum=-1),
         expect=_expectations(path, where, entry.get("expect", {}), skus),
         requires=_requirements(path, where, defaults, entry, merged["precision"]),
+        latency_bound_ms=_latency_bound(path, where, merged.get("latency_bound_ms")),
     )
+
+
+def _latency_bound(path: Path, where: str, value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            or value == float("inf"):
+        raise UsageError(f"{path}: {where}.latency_bound_ms: expected a positive number of "
+                         f"milliseconds, got {value!r}")
+    return float(value)
 
 
 def _requirements(path: Path, where: str, defaults: dict, entry: dict,
