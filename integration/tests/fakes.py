@@ -5,13 +5,14 @@ contracts are real contract.yaml files in the fake environment's sources, the su
 suite.yaml (tiny ONNX models from fakecompiler), preparation and the comparison with
 onnxruntime are real, and so are the store and the dashboard. A test decides, per workload and
 SKU, what the simulated stack does: answer right ("ok"), answer wrong ("mismatch"), "crash",
-"timeout" or "oom".
+"timeout", "oom", or answer right after a while ("slow:SECONDS").
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,14 @@ class FakePort(StackPort):
         self.sources = {m: tmp_path / "src" / m for m in modules}
         for source in self.sources.values():
             (source / "tests").mkdir(parents=True, exist_ok=True)
+
+    def __getstate__(self) -> dict:
+        # Sent to Dask workers (nightly/dask_worker.py) like the real, stateless port; what a
+        # worker's copy records stays in that worker.
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
 
     # -- what a test sets up ------------------------------------------------------------------
 
@@ -162,6 +171,8 @@ class FakePort(StackPort):
         workload = request.model.stem.rsplit("-", 2)[0]  # <name>-<seed>-<hash>.onnx
         self._called("run_model", workload, request.sku, str(python))
         behaviour = self.behaviour.get((workload, request.sku), "ok")
+        if behaviour.startswith("slow:"):  # "slow:SECONDS": right, after that long
+            time.sleep(float(behaviour.split(":")[1]))
         if behaviour == "crash":
             raise StackError("stack failed on model.onnx: boom", kind="unsupported-operator")
         if behaviour == "timeout":
