@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from stackci.workloads import load_suite, prepare
+from stackci.workloads.prepare import prepare
+from stackci.workloads.suite import load_suite
 from stackci.workspace import Workspace
 
 GOAL_S = 60.0

@@ -28,13 +28,17 @@ UNFINISHED_RUN_STATUSES = ("running", "interrupted")
 
 BUDGET, DEPENDENCY, NOT_APPLICABLE, INTERRUPTED = (
     "budget", "dependency", "not-applicable", "interrupted")
+# Why a job is `error` without its own fault: the nightly running it was killed or crashed
+# (nightly/lease.py); a resume runs it again.
+RUNNER_LOST = "runner-lost"
 # Why a job may be not run without anything having gone wrong.
 NOT_FAILURES = (BUDGET, NOT_APPLICABLE)
 OUT_OF_BUDGET = "out of budget"
 
 # -- stages, in the order a night runs them -----------------------------------------------------
 
-STAGES = ("build", "contracts", "tests", "workloads", "conformance", "publish")
+STAGES = ("build", "contracts", "tests", "workloads", "conformance", "regressions", "bisect",
+          "publish")
 
 # How the ONNX node suite classifies a failing case (npu_compiler.conformance).
 FAILURE_CLASSES = ("unsupported_operator", "unsupported_type", "wrong_result", "crash")
@@ -68,7 +72,8 @@ class Outcome:
     """What a stage's action returns; the executor alone stores it.
 
     `skus` (the driver's SKU descriptions) and `lock` (a built environment's lock, with its
-    hash) are evidence a build job found; the executor records them with the job."""
+    hash) are evidence a build job found, `regressions` what a regressions or bisect job
+    concluded; the executor records them with the job."""
 
     status: str  # one of FINISHED_STATUSES or NOT_RUN
     message: str = ""
@@ -77,6 +82,8 @@ class Outcome:
     details: dict = field(default_factory=dict)
     skus: list[dict] = field(default_factory=list)
     lock: tuple[str, dict] | None = None  # (lock hash, lock)
+    # Regressions found, moved or searched (results/regressions.py: record_regression_changes)
+    regressions: dict | None = None
 
 
 @dataclass

@@ -135,14 +135,18 @@ def test_markdown_per_team(documents, owners):
 
 
 def test_records_keep_the_previous_document(documents, tmp_path):
+    from stackci.errors import UsageError
+    from stackci.results.store import Store
+
     fused, unfused = documents
-    records.save_document(tmp_path, fused)
-    records.save_document(tmp_path, unfused)
-    latest, previous = records.load_documents(tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'results.db'}")
+    store.record_analysis(fused, label="fused")
+    store.record_analysis(unfused, label="unfused")
+    latest, previous, sweeps = records.stored_inputs(store)
     assert [d["modelled_cycles"] for d in latest] == [unfused["modelled_cycles"]]
     assert previous["squeezenet on npu-edge (fp32)"]["modelled_cycles"] == fused["modelled_cycles"]
-    (tmp_path / "broken__x__fp32.json").write_text("{")
-    from stackci.errors import UsageError
-
+    assert sweeps == []
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "broken__x__fp32.json").write_text("{")
     with pytest.raises(UsageError, match="broken__x__fp32.json is unreadable"):
-        records.load_documents(tmp_path)
+        records.import_files(store, tmp_path / "old")

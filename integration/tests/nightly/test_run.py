@@ -22,7 +22,9 @@ def statuses(store, run_id):
 
 
 def quick(**fields):
-    return NightlyOptions(tier="smoke", no_tests=True, **fields)
+    """Smoke workloads, no module tests and no culprit-search probes (tests/regressions/
+    test_nightly.py has those)."""
+    return NightlyOptions(tier="smoke", no_tests=True, **{"bisect_probes": 0, **fields})
 
 
 def night(ws, store, port, options=None, combinations=None, **kwargs):
@@ -38,14 +40,18 @@ def by_job(store, run_id):
 
 def test_a_clean_night_runs_the_whole_dag(ws, store, tmp_path):
     port = FakePort(tmp_path)
-    result = night(ws, store, port)
+    result = night(ws, store, port, quick(bisect_probes=8))
     assert result.ok
     found = statuses(store, result.run_id)
     tag = port.combination().key[:12]
-    assert set(found) == {f"build@{tag}", f"contracts@{tag}", "publish",
+    probes = {f"bisect:{n}" for n in range(1, 9)}
+    assert set(found) == {f"build@{tag}", f"contracts@{tag}", "publish", f"regressions@{tag}",
                           *(f"workloads:{w}:{s}@{tag}" for w in ("resnet", "bert")
-                            for s in ("edge", "datacenter"))}
-    assert set(found.values()) == {"passed"}
+                            for s in ("edge", "datacenter")), *probes}
+    # Nothing regressed on a first night, so no culprit search has a probe to run.
+    assert {k: v for k, v in found.items() if k not in probes} == \
+        {k: "passed" for k in found if k not in probes}
+    assert {found[k] for k in probes} == {"not_run"} and result.summary["regressions"] == []
     assert port.count("build") == 1  # one environment shared by all jobs
     run = store.run(result.run_id)
     assert run.status == "completed"

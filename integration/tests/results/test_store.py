@@ -4,7 +4,6 @@ import pytest
 from sqlalchemy import text
 
 from stackci.errors import StackciError, UsageError
-from stackci.results.schema import SCHEMA_VERSION
 from stackci.results.store import Store
 
 
@@ -127,21 +126,9 @@ def test_jobs_can_finish_from_many_threads(store):
     assert len(store.metrics(run_id=run_id)) == 16
 
 
-def test_sqlite_uses_wal_and_records_the_schema_version(store):
+def test_sqlite_uses_wal(store):
     with store.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert connection.execute(text("SELECT version FROM schema_version")).scalar() == \
-            SCHEMA_VERSION
-
-
-def test_a_database_from_another_schema_version_is_refused(tmp_path):
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    store = Store(url)  # then bump the version as a future harness would
-    with store.engine.begin() as connection:
-        connection.execute(text("UPDATE schema_version SET version = 99"))
-    store.close()
-    with pytest.raises(StackciError, match="schema version 99"):
-        Store(url)
 
 
 def test_skus_upsert(store):

@@ -130,6 +130,21 @@ def test_defaults_and_overrides_are_merged(tmp_path):
         suite.select("daily")
 
 
+def test_latency_bounds_per_model_reach_every_precision(tmp_path):
+    suite = load_suite(write_suite(tmp_path, """\
+        defaults: {latency_bound_ms: 50}
+        workloads:
+          - {name: m, source: "onnx-light:squeezenet", tiers: [smoke], precisions: [fp32, int8],
+             latency_bound_ms: 7.5}
+          - {name: n, source: "onnx-light:resnet50", tiers: [smoke]}
+    """))
+    assert [w.latency_bound_ms for w in suite.workloads] == [7.5, 7.5, 50.0]
+    assert suite.workloads[1].to_dict()["latency_bound_ms"] == 7.5
+    real = load_suite()
+    smoke = real.select("smoke")
+    assert smoke and all(w.latency_bound_ms for w in smoke)  # the analysis stage needs them
+
+
 def test_expected_failures_per_sku(tmp_path):
     suite = load_suite(write_suite(tmp_path, """\
         workloads:
@@ -188,6 +203,11 @@ def test_requirements_decide_where_a_workload_applies(tmp_path):
      " {name: a, source: 'onnx-light:y', tiers: [smoke]}]",
      r"suite.yaml: workloads\[1\].name: duplicate workload 'a'"),
     ("workloads: [", r"suite.yaml: not valid YAML"),
+    ("workloads: [{name: a, source: 'onnx-light:x', tiers: [smoke], latency_bound_ms: 0}]",
+     r"suite.yaml: workloads\[0\] \(a\).latency_bound_ms: expected a positive number of "
+     r"milliseconds, got 0"),
+    ("workloads: [{name: a, source: 'onnx-light:x', tiers: [smoke], latency_bound_ms: 5ms}]",
+     r"\(a\).latency_bound_ms: expected a positive number of milliseconds, got '5ms'"),
 ])
 def test_manifest_problems_name_the_file_and_field(tmp_path, body, message):
     with pytest.raises(UsageError, match=message):

@@ -120,3 +120,27 @@ def test_the_cost_of_a_batch_does_not_depend_on_its_chunks(monkeypatch):
     before = kernel.cost(sku, key, config, attrs)
     monkeypatch.setattr(nn, "CHUNK_BYTES", 1)
     assert kernel.cost(sku, key, config, attrs) == before
+
+
+@pytest.mark.parametrize("a_shape", [(4, 6, 5), (2, 3, 6, 5), (1, 6, 5)])
+def test_a_stack_times_a_weight_is_one_gemm_of_each_matrix(a_shape, monkeypatch):
+    from npu_opslib.ops import matrix
+
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal(a_shape).astype(np.float32)
+    b = rng.standard_normal((5, 7)).astype(np.float32)
+    expected = np.stack([m @ b for m in a.reshape(-1, 6, 5)]).reshape(a_shape[:-1] + (7,))
+    calls = []
+    real = np.matmul
+    monkeypatch.setattr(matrix.np, "matmul", lambda x, y, **kw: calls.append(x.shape) or
+                        real(x, y, **kw))
+    kernel = matrix.MatMul()
+    np.testing.assert_allclose(kernel.run([a, b])[0], expected, rtol=1e-5, atol=1e-6)
+    out = np.full(expected.shape, np.nan, np.float32)
+    assert kernel._execute([a, b], {}, "Relu", "NCHW", "fp32", out)[0] is out
+    np.testing.assert_allclose(out, np.maximum(expected, 0), rtol=1e-5, atol=1e-6)
+    assert calls == [(int(np.prod(a_shape[:-1])), 5)] * 2  # one GEMM over all the rows
+    # Not a stack of one weight (each matrix its own right operand): numpy's own loop.
+    stacked_b = rng.standard_normal(a_shape[:-2] + (5, 7)).astype(np.float32)
+    np.testing.assert_allclose(kernel.run([a, stacked_b])[0], np.matmul(a, stacked_b),
+                               rtol=1e-5, atol=1e-6)

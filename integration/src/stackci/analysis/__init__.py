@@ -1,11 +1,12 @@
 """Harness-side analysis for the architecture team: pure functions over the JSON the stack's
 `python -m npu_compiler analyze | explore | plan-diff` produce (the harness never imports module
-code). Imports nothing of stackci but errors.py.
+code). Imports nothing of stackci but errors.py, except steps.py (the port).
 
     (owners: stackci.owners, shared with the regressions)
     advice     advice items (change, evidence, modelled gain, owning team)
     markdown   advice as Markdown per team
-    records    analysis documents kept as JSON files under the working directory
+    records    what advice reads from the results store (and old JSON files moved into it)
+    steps      the stack's analyze | plan-diff | explore, through the port (not pure)
 """
 
 from stackci.analysis.advice import advise, by_team

@@ -1,44 +1,34 @@
-"""Analysis documents kept as JSON files under the harness's working directory (until the
-results store has analysis tables): one file per workload x SKU x precision, the previous one
-kept beside it so a moved sweet spot is seen; design sweeps likewise."""
+"""Analysis documents, design sweeps and advice reports kept in the results store (tables
+analysis_documents, analysis_ops, sweet_spots, design_sweeps, advice_items; see
+results/analysis.py), and what advice reads back from it.
+
+Before the store had those tables, `stackci analyze` and `explore` wrote JSON files under
+`<home>/analysis/`; `import_files` moves such files into the store once (the files go to
+`analysis/imported/`), so nothing they held is lost.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 from stackci.errors import UsageError
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+def label_of(doc: dict) -> str:
+    """How advice names a workload x SKU x precision (advice.py's `_label`)."""
+    return f"{doc.get('workload') or doc.get('model')} on {doc['sku']} ({doc['precision']})"
 
 
-def document_path(directory: Path, workload: str, sku: str, precision: str) -> Path:
-    return Path(directory) / f"{_slug(workload)}__{_slug(sku)}__{_slug(precision)}.json"
-
-
-def save_document(directory: Path, doc: dict) -> Path:
-    """Write `doc` (keeping the file it replaces as .previous.json), atomically."""
-    path = document_path(directory, doc["workload"], doc["sku"], doc["precision"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        os.replace(path, path.with_suffix(".previous.json"))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc))
-    os.replace(tmp, path)
-    return path
-
-
-def save_sweep(directory: Path, doc: dict, name: str) -> Path:
-    path = Path(directory) / "sweeps" / f"{_slug(name)}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc))
-    os.replace(tmp, path)
-    return path
+def stored_inputs(store, before_run: int | None = None) -> tuple[list[dict], dict, list[dict]]:
+    """What advice reads: (the newest document of each workload x SKU x precision, the one
+    before each by label, the newest design sweep of each name)."""
+    latest, previous = store.latest_analyses(before_run)
+    docs = [row["document"] for row in latest]
+    earlier = {label_of(row["document"]): row["document"] for row in previous}
+    sweeps = [row["document"] for row in store.latest_design_sweeps()]
+    return docs, earlier, sweeps
 
 
 def _read(path: Path) -> dict:
@@ -46,26 +36,27 @@ def _read(path: Path) -> dict:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UsageError(f"analysis record {path} is unreadable ({exc})") from None
-    if not isinstance(doc, dict):
-        raise UsageError(f"analysis record {path} is not a JSON object")
+    if not isinstance(doc, dict) or "sku" not in doc or "precision" not in doc:
+        raise UsageError(f"analysis record {path} is not an analysis document")
     return doc
 
 
-def load_documents(directory: Path) -> tuple[list[dict], dict[str, dict]]:
-    """(the latest documents, the previous ones by label)."""
+def import_files(store, directory: Path) -> int:
+    """Move the JSON files of older harnesses (previous documents first, so the newest stays
+    newest) into the store; returns how many were imported."""
     directory = Path(directory)
-    latest, previous = [], {}
-    for path in sorted(directory.glob("*.json")):
-        if path.name.endswith(".previous.json"):
-            continue
-        doc = _read(path)
-        latest.append(doc)
-        before = path.with_suffix(".previous.json")
-        if before.exists():
-            old = _read(before)
-            previous[f"{doc.get('workload')} on {doc['sku']} ({doc['precision']})"] = old
-    return latest, previous
-
-
-def load_sweeps(directory: Path) -> list[dict]:
-    return [_read(p) for p in sorted((Path(directory) / "sweeps").glob("*.json"))]
+    documents = sorted(directory.glob("*.json"), key=lambda p: (
+        not p.name.endswith(".previous.json"), p.name))
+    sweeps = sorted((directory / "sweeps").glob("*.json"))
+    if not documents and not sweeps:
+        return 0
+    done = directory / "imported"
+    (done / "sweeps").mkdir(parents=True, exist_ok=True)
+    for path in documents:
+        store.record_analysis(_read(path), label="imported")
+        os.replace(path, done / path.name)
+    for path in sweeps:
+        doc = json.loads(path.read_text())
+        store.record_design_sweep(doc, name=path.stem, label="imported")
+        os.replace(path, done / "sweeps" / path.name)
+    return len(documents) + len(sweeps)

@@ -12,11 +12,12 @@ import argparse
 import json
 from pathlib import Path
 
-from stackci.analysis import advise, load_owners, markdown_by_team
+from stackci.analysis import advise, load_owners, markdown_by_team, steps
 from stackci.analysis import records
 from stackci.analysis.advice import suite_time_us
-from stackci.cli import arg, command, interpreter_arguments
+from stackci.cli import arg, command, db_argument, interpreter_arguments
 from stackci.errors import UsageError
+from stackci.results.store import Store
 from stackci.stack.interpreter import choose_python
 from stackci.stack.port import StackPort
 from stackci.workspace import Workspace
@@ -31,9 +32,11 @@ def analysis_dir(ws: Workspace) -> Path:
     return ws.home / "analysis"
 
 
-def _stack_json(python: str, argv: list[str], model: Path, sku: str, timeout=None) -> dict:
-    """One `python -m npu_compiler ...` call's JSON document (one-line errors otherwise)."""
-    return StackPort().compiler(python, argv, name=Path(model).name, sku=sku, timeout_s=timeout)
+def open_store(ws: Workspace, url: str | None) -> Store:
+    """The results store, with the JSON files older harnesses kept imported into it once."""
+    store = Store.open(ws, url)
+    records.import_files(store, analysis_dir(ws))
+    return store
 
 
 def _workload(args, suite_path, name: str, precision: str | None):
@@ -54,67 +57,66 @@ def _workload(args, suite_path, name: str, precision: str | None):
 @command("analyze", "where a workload's cycles go on a SKU, what bounds them, what to change",
          [arg("workload", metavar="WORKLOAD", help="a workload of the suite (see `stackci "
                                                     "workloads list`)"),
-          arg("--sku", required=True, help="hardware SKU, e.g. npu-dc"),
+          arg("--sku", required=True, help="hardware SKU (e.g. npu-dc) or a SKU YAML file"),
           arg("--precision", default=None, choices=PRECISIONS,
               help="default: the workload's own"),
           arg("--batch-sweep", action="store_true",
               help="also cost batches 1, 2, 4, ... and report the sweet spots"),
           arg("--max-batch", type=int, default=256),
           arg("--latency-bound-ms", type=float, default=None,
-              help="the Server scenario's latency bound for the sweet spot"),
+              help="the Server scenario's latency bound (default: the suite's latency_bound_ms)"),
+          arg("--skip-pass", action="append", default=[], metavar="PASS",
+              help="compile without this pass of the compiler's pipeline (what-if)"),
           arg("--compare-plan", default=None, metavar="DIR",
               help="a plan directory (or plan.json) of an earlier combination: diff it"),
+          arg("--compare-previous", action="store_true",
+              help="diff against the newest stored plan of this workload, SKU and precision"),
           arg("--label", default="current", help="this combination's label in the plan diff"),
           arg("--timeout", type=float, default=None, help="seconds before the stack is stopped"),
-          _SUITE, *interpreter_arguments(),
+          _SUITE, *interpreter_arguments(), db_argument(),
           arg("--json", action="store_true", help="print the analysis document")])
 def analyze_command(args: argparse.Namespace) -> int:
     from stackci.workloads.prepare import prepare
 
     ws = Workspace.discover(args.home)
     workload = _workload(args, args.suite, args.workload, args.precision)
+    store = open_store(ws, args.db)
     model = prepare(ws, workload).model_path
     python = choose_python(args.home, args.python, args.combination, args.pin)
-    plan_dir = analysis_dir(ws) / "plans" / args.label / f"{workload.name}__{args.sku}"
-    argv = ["analyze", str(model), "--sku", args.sku, "--precision", workload.precision,
-            "--save-plan", str(plan_dir), "--json"]
-    if workload.batch != 1:
-        argv += ["--batch", str(workload.batch)]
-    if args.batch_sweep:
-        argv += ["--batch-sweep", "--max-batch", str(args.max_batch)]
-        if args.latency_bound_ms is not None:
-            argv += ["--latency-bound-ms", str(args.latency_bound_ms)]
-    doc = _stack_json(python, argv, model, args.sku, args.timeout)
+    port = StackPort()
+    sku_name = Path(args.sku).stem if args.sku.endswith((".yaml", ".yml")) else args.sku
+    plan_dir = analysis_dir(ws) / "plans" / args.label / f"{workload.name}__{sku_name}"
+    bound = args.latency_bound_ms if args.latency_bound_ms is not None \
+        else workload.latency_bound_ms
+    doc = steps.analyze(port, python, model, sku=args.sku, precision=workload.precision,
+                        batch=workload.batch, plan_dir=plan_dir, batch_sweep=args.batch_sweep,
+                        max_batch=args.max_batch, latency_bound_ms=bound,
+                        skip_passes=args.skip_pass, timeout=args.timeout)
     doc["workload"] = workload.name
     if doc.get("batch_sweep"):
-        doc["batch_sweep"]["confirmed"] = _confirm_sweet_spot(python, model, args, workload,
-                                                              doc["batch_sweep"])
+        doc["batch_sweep"]["confirmed"] = steps.confirm_sweet_spot(
+            port, python, model, sku=args.sku, precision=workload.precision,
+            sweep=doc["batch_sweep"], skip_passes=args.skip_pass, timeout=args.timeout)
+    earlier, earlier_label = None, None
     if args.compare_plan:
         earlier = Path(args.compare_plan)
-        doc["plan_diff"] = _stack_json(python, [
-            "plan-diff", str(earlier), str(plan_dir), "--a-label",
-            earlier.parent.name if earlier.name == "plan.json" else earlier.name,
-            "--b-label", args.label, "--json"], model, args.sku)
-    records.save_document(analysis_dir(ws), doc)
+        earlier_label = earlier.parent.name if earlier.name == "plan.json" else earlier.name
+    elif args.compare_previous:
+        stored = store.previous_plan(workload.name, doc["sku"], workload.precision, None)
+        if stored is None:
+            raise UsageError(f"no stored plan of {workload.name} on {doc['sku']} "
+                             f"({workload.precision}) to compare with")
+        earlier = steps.write_plan(stored["plan"], plan_dir.parent / f"stored-{stored['id']}")
+        earlier_label = stored["label"] or f"analysis {stored['id']}"
+    if earlier is not None:
+        doc["plan_diff"] = steps.plan_diff(port, python, earlier, plan_dir, a_label=earlier_label,
+                                           b_label=args.label, sku=args.sku)
+    store.record_analysis(doc, label=args.label, plan=steps.read_plan(plan_dir))
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
         _print_analysis(doc)
     return 0
-
-
-def _confirm_sweet_spot(python: str, model: Path, args, workload, sweep: dict) -> dict | None:
-    """One functional run at the sweet spot (Server if bounded, else Offline): the runtime's
-    cycles must be the sweep's, which was costed from the plan alone."""
-    batch = sweep.get("server") or sweep.get("offline")
-    point = next((p for p in sweep["points"] if p["batch"] == batch), None)
-    if point is None:
-        return None
-    run = _stack_json(python, ["analyze", str(model), "--sku", args.sku, "--precision",
-                               workload.precision, "--batch", str(batch), "--json"],
-                      model, args.sku, args.timeout)["run"]
-    return {"batch": batch, "sweep_cycles": point["cycles"], "run_cycles": run["total_cycles"],
-            "matches": run["total_cycles"] == point["cycles"]}
 
 
 def _print_analysis(doc: dict) -> None:
@@ -172,7 +174,7 @@ def _print_analysis(doc: dict) -> None:
               help="keep the plans' SRAM tiles (default: re-chosen at each point)"),
           arg("--name", default=None, help="name the stored sweep (default: SKU and axes)"),
           arg("--timeout", type=float, default=None),
-          _SUITE, *interpreter_arguments(),
+          _SUITE, *interpreter_arguments(), db_argument(),
           arg("--json", action="store_true", help="print the sweep document")])
 def explore_command(args: argparse.Namespace) -> int:
     from rich.progress import Progress
@@ -192,18 +194,11 @@ def explore_command(args: argparse.Namespace) -> int:
             models.append(str(prepare(ws, workload).model_path))
             progress.advance(task)
     python = choose_python(args.home, args.python, args.combination, args.pin)
-    argv = ["explore", *models, "--sku", args.sku, "--precision", args.precision, "--json"]
-    for spec in args.vary:
-        argv += ["--vary", spec]
-    if args.plan_tiles:
-        argv.append("--plan-tiles")
-    doc = _stack_json(python, argv, Path(models[0]), args.sku, args.timeout)
-    names = {m: w.name for m, w in zip(models, chosen)}
-    doc["models"] = [names.get(m, m) for m in doc["models"]]
-    for point in doc["points"] + [doc.get("base_point") or {"models": {}}]:
-        point["models"] = {names.get(m, m): c for m, c in point["models"].items()}
+    doc = steps.explore(StackPort(), python, {w.name: m for w, m in zip(chosen, models)},
+                        sku=args.sku, precision=args.precision, vary=args.vary,
+                        plan_tiles=args.plan_tiles, timeout=args.timeout)
     name = args.name or "_".join([args.sku, *args.vary]) or args.sku
-    records.save_sweep(analysis_dir(ws), doc, name)
+    open_store(ws, args.db).record_design_sweep(doc, name=name, label="explore")
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
@@ -234,16 +229,17 @@ def _print_sweep(doc: dict) -> None:
               help="ownership file (default: OWNERS at the repository root)"),
           arg("--markdown", default=None, metavar="DIR",
               help="write one Markdown file per team here"),
+          db_argument(),
           arg("--json", action="store_true", help="print the items as JSON")])
 def advice_command(args: argparse.Namespace) -> int:
     ws = Workspace.discover(args.home)
     owners = load_owners(args.owners or ws.repo / "OWNERS")
-    docs, previous = records.load_documents(analysis_dir(ws))
+    store = open_store(ws, args.db)
+    docs, previous, sweeps = records.stored_inputs(store)
     if not docs:
-        raise UsageError(f"no analyses stored in {analysis_dir(ws)} "
+        raise UsageError(f"no analyses stored in {store.url} "
                          "(run `stackci analyze WORKLOAD --sku SKU` first)")
-    items = advise(docs, owners, sweeps=records.load_sweeps(analysis_dir(ws)),
-                   previous=previous)
+    items = advise(docs, owners, sweeps=sweeps, previous=previous)
     teams = list(owners.teams())
     if args.team:
         if args.team not in teams:

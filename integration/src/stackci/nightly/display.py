@@ -82,3 +82,21 @@ def print_summary(console: Console, run_id: int, summary: dict) -> None:
                       f"{job['message']}")
     if summary["dashboard"]:
         console.print(f"dashboard: {summary['dashboard']}")
+    print_regressions(console, summary.get("regressions") or [], summary.get("team_reports"))
+
+
+def print_regressions(console: Console, found: list[dict], reports=None) -> None:
+    """The end of the summary: the night's new regressions and their culprits."""
+    if not found:
+        console.print("regressions: none new")
+        return
+    table = Table(title=f"{len(found)} new regression(s)")
+    for column in ("id", "series", "size", "culprit", "commit", "team"):
+        table.add_column(column)
+    for entry in found:
+        table.add_row(entry["id"], entry["series"], entry["size"], entry["culprit"],
+                      ", ".join(c[:12] for c in entry["commits"]) or "-",
+                      ", ".join(entry["teams"]))
+    console.print(table)
+    if reports:
+        console.print("team reports: " + ", ".join(reports))

@@ -1,8 +1,10 @@
 """Planning a night: which combinations, which jobs, in which order; the plan is data.
 
     build -> contracts -> tests (one job per module)
-                       -> workloads (one job per workload x SKU of the tier)   -> publish
+                       -> workloads (one job per workload x SKU of the tier)
           -> conformance (the ONNX node suite; the opslib size report)
+    -> regressions (per combination, after its workloads and conformance whatever their
+       outcome) -> bisect x N (one culprit-search probe each, a chain) -> publish
 
 Without --combination or --pin the night runs the default plan (compat/coverage.py): master,
 release:latest and the fewest combinations covering every verified-compatible pair.
@@ -39,6 +41,9 @@ class NightlyOptions:
     job_timeout_s: float = 30 * 60.0
     no_tests: bool = False
     default_plan: bool = False  # master, release:latest and pairwise coverage (coverage.py)
+    # Probes of culprit searches a night may run after the gating work (0: none); each is a
+    # job the budget admits or leaves for the next night (stages/bisect.py).
+    bisect_probes: int = 8
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,28 @@ def plan_jobs(combinations: list, workloads: list, options: NightlyOptions,
                                     sku=sku, needs=(contracts_key,),
                                     priority=rank * 10000 + index,
                                     params={"workload": workload.to_record(), "sku": sku}))
+    jobs += regression_jobs(combinations, jobs, options)
     others = tuple(job.key for job in jobs)
     jobs.append(JobSpec("publish", "publish", "dashboard", "publish", after=others))
     return jobs
+
+
+def regression_jobs(combinations: list, jobs: list[JobSpec], options: NightlyOptions
+                    ) -> list[JobSpec]:
+    """Detection per combination, after the jobs that measure its series; then the chain of
+    culprit-search probes, lowest priority, after every detection."""
+    found = []
+    for rank, combination in enumerate(combinations):
+        measured = tuple(job.key for job in jobs if job.combination == combination.key
+                         and job.stage in ("workloads", "conformance", "tests"))
+        found.append(JobSpec(f"regressions@{combination.key[:12]}", "regressions",
+                             combination.name, "regressions", combination=combination.key,
+                             after=measured, priority=rank * 10000))
+    detections = tuple(job.key for job in found)
+    previous: tuple[str, ...] = ()
+    for probe in range(options.bisect_probes if detections else 0):
+        key = f"bisect:{probe + 1}"
+        found.append(JobSpec(key, "bisect", "culprits", "bisect",
+                             after=detections + previous, priority=probe))
+        previous = (key,)
+    return found

@@ -15,9 +15,12 @@ from stackci.workloads.prepare import PreparedWorkload, prepare
 
 
 class Resources:
-    def __init__(self, ws, port: StackPort, publish: Callable[[], Path]):
+    def __init__(self, ws, port: StackPort, publish: Callable[[], Path], results=None):
         self.ws, self.port = ws, port
         self.publish = publish  # () -> index.html: the site from the store, for the last job
+        # What the regressions and bisect jobs read of the store (results/regressions.py's
+        # HistoryReader: reads only; what they conclude travels in their outcomes).
+        self.results = results
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._made: dict[str, Any] = {}

@@ -18,26 +18,42 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stackci.errors import StackciError, UsageError
 from stackci.model import JOB_STATUSES, RAN_THROUGH_STATUSES, UNFINISHED_RUN_STATUSES
+from stackci.results import migrate
+from stackci.results.leases import LeaseStore
 from stackci.results.records import JobRecord, RunRecord
-from stackci.results.schema import (SCHEMA_VERSION, Base, CombinationLock, CombinationModule,
-                                    CombinationRow, ContractVerdictRow, JobRow, MetricRow,
-                                    OpProfileRow, Run, SchemaVersion, SkuRow, utcnow)
+from stackci.results.analysis import AnalysisStore
+from stackci.results.regressions import RegressionStore
+from stackci.results.schema import (Base, CombinationLock, CombinationModule, CombinationRow,
+                                    ContractVerdictRow, JobRow, MetricRow, OpProfileRow, Run,
+                                    SkuRow, utcnow)
 
 
 def _enable_sqlite_wal(dbapi_connection, _record) -> None:
     # WAL lets the dashboard read while workers write; busy_timeout rides out short write locks.
+    # busy_timeout first: switching a fresh file to WAL waits for a lock another process holds.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _with_attempt(job: JobRow) -> dict:
+    """A job starting again (a resumed run) keeps what its earlier attempt ended with, so a
+    rerun never hides that the first attempt was lost or interrupted."""
+    details = dict(job.details or {})
+    if job.status in ("passed", "failed", "error", "timeout") or details.get("reason"):
+        details["attempts"] = [*details.get("attempts", []), {
+            "status": job.status, "message": job.message, "reason": details.get("reason", ""),
+            "finished_at": job.finished_at.isoformat() if job.finished_at else None}]
+    return {"attempts": details["attempts"]} if details.get("attempts") else {}
 
 
 def _row_dict(row: Base) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
 
-class Store:
+class Store(RegressionStore, AnalysisStore, LeaseStore):
     """The results database. Methods open their own short sessions, so one Store is safe to
     share between worker threads; writes are serialised by a lock (SQLite has one writer)."""
 
@@ -56,20 +72,10 @@ class Store:
                 event.listen(self.engine, "connect", _enable_sqlite_wal)
             else:
                 self.engine = create_engine(url, pool_pre_ping=True)
-            Base.metadata.create_all(self.engine)
+            migrate.upgrade(self.engine, url)  # schema changes are Alembic revisions
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise UsageError(f"cannot open results database {url}: {exc}".splitlines()[0]) from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._check_schema_version()
-
-    def _check_schema_version(self) -> None:
-        with self._write_lock, self._sessions.begin() as session:
-            found = session.scalar(select(func.max(SchemaVersion.version)))
-            if found is None:
-                session.add(SchemaVersion(version=SCHEMA_VERSION))
-            elif found != SCHEMA_VERSION:
-                raise StackciError(f"results database {self.url} has schema version {found}; "
-                                   f"this harness needs {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -123,6 +129,7 @@ class Store:
     def start_job(self, run_id: int, key: str, *, estimate_s: float | None = None) -> None:
         with self._write_lock, self._sessions.begin() as session:
             job = self._job(session, run_id, key)
+            job.details = _with_attempt(job)
             job.status, job.started_at, job.finished_at = "running", utcnow(), None
             job.duration_s, job.message, job.estimate_s = None, "", estimate_s
 
@@ -135,7 +142,9 @@ class Store:
             raise ValueError(f"job status {status!r} is not one of {JOB_STATUSES}")
         with self._write_lock, self._sessions.begin() as session:
             job = self._job(session, run_id, key)
-            job.status, job.message, job.details = status, message, details or {}
+            attempts = (job.details or {}).get("attempts")
+            job.status, job.message, job.details = status, message, {
+                **(details or {}), **({"attempts": attempts} if attempts else {})}
             job.finished_at, job.duration_s = utcnow(), duration_s
             # A redone job (resume) replaces what an earlier attempt left.
             session.query(MetricRow).filter(MetricRow.job_id == job.id).delete()

@@ -1,6 +1,6 @@
-"""What a real model is fed and where it comes from, as the suite declares it: the `pypi:`
-source's `member` and `sha256`, and `inputs` (per input: `shape`, and `range: [low, high]` or
-`value: v`). Real models are judged on the inputs they were made for: token ids within the
+"""What a real model is fed, where it comes from and how it may fail, as the suite declares
+it: the `pypi:` source's `member` and `sha256`, `inputs` (per input: `shape`, and
+`range: [low, high]` or `value: v`) and `expect` (SKU -> failure kind [operator]). Real models are judged on the inputs they were made for: token ids within the
 vocabulary, audio in [-1, 1], a sample rate the model branches on, not standard normal noise.
 Every problem names the file and the field, on one line."""
 
@@ -16,6 +16,9 @@ from stackci.workloads import wheels
 InputSpec = tuple[str, tuple[int, ...], float, float]
 
 INPUT_KEYS = {"shape", "range", "value"}
+
+# Failure kinds a workload may be expected to end with on a SKU (the stack's own kinds).
+EXPECTABLE_KINDS = ("out-of-memory", "unsupported-operator")
 
 
 def check_pypi_source(path: Path, where: str, source: str, entry: dict) -> None:
@@ -84,3 +87,19 @@ def _number(path: Path, where: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UsageError(f"{path}: {where}: expected a number, got {value!r}")
     return float(value)
+
+
+def expectations(path: Path, where: str, value, skus: list[str]) -> tuple[tuple[str, str], ...]:
+    """`expect:` SKU -> failure kind, optionally followed by the operator it names."""
+    if not isinstance(value, dict):
+        raise UsageError(f"{path}: {where}.expect: expected a mapping, got {type(value).__name__}")
+    expect = value
+    for sku, expectation in expect.items():
+        if sku not in skus:
+            raise UsageError(f"{path}: {where}.expect: SKU {sku!r} is not among the workload's "
+                             f"skus ({', '.join(skus)})")
+        kind = str(expectation).split()[0] if str(expectation).split() else ""
+        if kind not in EXPECTABLE_KINDS:
+            raise UsageError(f"{path}: {where}.expect.{sku}: unknown failure kind {kind!r} "
+                             f"(expected one of: {', '.join(EXPECTABLE_KINDS)})")
+    return tuple(sorted(expect.items()))

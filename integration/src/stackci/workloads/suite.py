@@ -23,13 +23,14 @@ SUITE_KEYS = {"defaults", "workloads", "conformance"}
 
 CONFORMANCE_KEYS = {"floor", "sku", "tiers"}
 
-DEFAULT_KEYS = {"seed", "skus", "precision", "batch", "tolerance", "precision_requires"}
+DEFAULT_KEYS = {"seed", "skus", "precision", "batch", "tolerance", "precision_requires",
+                "latency_bound_ms"}
 
 WORKLOAD_KEYS = {"name", "source", "description", "tiers", "tolerance", "seed", "skus", "requires",
-                 "precision", "precisions", "batch", "expect", "member", "sha256", "inputs"}
+                 "precision", "precisions", "batch", "expect", "latency_bound_ms", "member",
+                 "sha256", "inputs"}
 
-# Failure kinds a workload may be expected to end with on a SKU (the stack's own kinds).
-EXPECTABLE_KINDS = ("out-of-memory", "unsupported-operator")
+EXPECTABLE_KINDS = declared.EXPECTABLE_KINDS
 
 # A tolerance: atol/rtol (np.allclose against onnxruntime), or cosine (the least cosine
 # similarity of each output to onnxruntime's, for int8). Per precision: a sub-mapping under
@@ -61,6 +62,9 @@ class Workload:
     # Interface versions the combination must provide for this workload to apply at all
     # (e.g. int8 needs a compiler that lowers precision): interface -> PEP 440 specifier.
     requires: tuple[tuple[str, str], ...] = ()
+    # The Server scenario's latency bound of the batch sweet spot (MLPerf style), per model:
+    # the analysis stage's best batch is the most throughput within it.
+    latency_bound_ms: float | None = None
     member: str = ""  # a pypi: source's model file, its path inside the wheel
     sha256: str = ""  # ... and that file's sha256
     inputs: tuple[declared.InputSpec, ...] = ()  # declared shapes and value ranges
@@ -90,7 +94,7 @@ class Workload:
         return {"name": self.name, "source": self.source, "description": self.description,
                 "tiers": list(self.tiers), "skus": list(self.skus), "precision": self.precision,
                 "seed": self.seed, "batch": self.batch, "tolerance": tolerance,
-                "expect": dict(self.expect)}
+                "expect": dict(self.expect), "latency_bound_ms": self.latency_bound_ms}
 
     def to_record(self) -> dict:
         """Every field, as JSON: how a stored plan keeps the workload (to_dict is the listing)."""
@@ -309,11 +313,22 @@ def _parse_workload(path: Path, index: int, entry, defaults: dict, *,
         suite_dir=path.parent,
         min_cosine=None if "cosine" not in tolerance else _number(
             path, f"{where}.tolerance.cosine", tolerance["cosine"], float, minimum=-1),
-        expect=_expectations(path, where, entry.get("expect", {}), skus),
+        expect=declared.expectations(path, where, entry.get("expect", {}), skus),
         requires=_requirements(path, where, defaults, entry, merged["precision"]),
+        latency_bound_ms=_latency_bound(path, where, merged.get("latency_bound_ms")),
         member=entry.get("member", ""), sha256=entry.get("sha256", ""),
         inputs=declared.parse_inputs(path, where, entry.get("inputs")),
     )
+
+
+def _latency_bound(path: Path, where: str, value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            or value == float("inf"):
+        raise UsageError(f"{path}: {where}.latency_bound_ms: expected a positive number of "
+                         f"milliseconds, got {value!r}")
+    return float(value)
 
 
 def _requirements(path: Path, where: str, defaults: dict, entry: dict,
@@ -333,19 +348,6 @@ def _requirements(path: Path, where: str, defaults: dict, entry: dict,
                                  "specifier (expected e.g. '>=1.1,<2')") from None
             requires[str(interface)] = str(specifier)
     return tuple(sorted(requires.items()))
-
-
-def _expectations(path: Path, where: str, value, skus: list[str]) -> tuple[tuple[str, str], ...]:
-    expect = _mapping(path, f"{where}.expect", value)
-    for sku, expectation in expect.items():
-        if sku not in skus:
-            raise UsageError(f"{path}: {where}.expect: SKU {sku!r} is not among the workload's "
-                             f"skus ({', '.join(skus)})")
-        kind = str(expectation).split()[0] if str(expectation).split() else ""
-        if kind not in EXPECTABLE_KINDS:
-            raise UsageError(f"{path}: {where}.expect.{sku}: unknown failure kind {kind!r} "
-                             f"(expected one of: {', '.join(EXPECTABLE_KINDS)})")
-    return tuple(sorted(expect.items()))
 
 
 def _check_source(path: Path, where: str, source: str) -> None:

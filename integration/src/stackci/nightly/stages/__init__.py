@@ -9,6 +9,7 @@ rebuilds exactly the jobs it planned.
 from __future__ import annotations
 
 from stackci.nightly.stages import build, conformance, contracts, publish, tests, workloads
+from stackci.nightly.stages import bisect, regressions  # after workloads: probes run them
 
 ACTIONS = {
     "build": build.action,
@@ -17,5 +18,7 @@ ACTIONS = {
     "workloads": workloads.action,
     "onnx-node": conformance.conformance_action,
     "opslib-size": conformance.opslib_size_action,
+    "regressions": regressions.action,
+    "bisect": bisect.action,
     "publish": publish.action,
 }
