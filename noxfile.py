@@ -7,6 +7,7 @@
     nox -s dashboard          publish the dashboard from the results database
     nox -s stackci -- run-model MODEL.onnx --sku npu-edge --json    any stackci command
     nox -s fidelity [-- --full]   the driver's scalesim mode against SCALE-Sim v3, layer by layer
+    nox -s faults             the fault-injection suite alone (also in tests), with its table
 
 Arguments after `--` go to stackci. Every session installs with uv against constraints.txt.
 """
@@ -86,6 +87,16 @@ def tests(session: nox.Session) -> None:
     paths = [str(ROOT / "modules" / m / "tests") for m in MODULES]
     paths += [str(ROOT / "contracts" / "consumers"), str(ROOT / "integration" / "tests")]
     session.run("pytest", *PYTEST_ARGS, "--benchmark-skip", *paths, *session.posargs)
+
+
+@nox.session
+def faults(session: nox.Session) -> None:
+    """The fault-injection suite alone (it is part of `tests` too): real nights in
+    subprocesses, killed, stopped, starved and fed bad input; each fault's recorded cause and
+    that no finished result is lost, printed as a table."""
+    install_harness(session)
+    session.run("pytest", *PYTEST_ARGS, "-q", str(ROOT / "integration" / "tests" / "faults"),
+                *session.posargs)
 
 
 @nox.session

@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     except StackciError as exc:
         print(f"stackci: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("stackci: interrupted; finished results are stored (resume with --resume)",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        signum = getattr(stop, "signum", signal.SIGINT)
+        print(f"stackci: interrupted ({signal.Signals(signum).name}); finished results are "
+              "stored (resume with --resume)", file=sys.stderr)
+        return 128 + signum

@@ -1,5 +1,7 @@
 """Errors the CLI turns into one line and an exit code, never a traceback."""
 
+import signal
+
 
 class StackciError(Exception):
     """A failure the user can act on; its message is one line."""
@@ -23,3 +25,13 @@ class StackError(StackciError):
         super().__init__(message)
         self.kind = kind
         self.exit_code = exit_code
+
+
+class Stopped(KeyboardInterrupt):
+    """The run was told to stop by a signal (SIGINT, SIGTERM, SIGHUP); the CLI exits with
+    128 + its number, as a shell reports a process a signal ended."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.name = signal.Signals(signum).name

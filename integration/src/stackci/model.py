@@ -28,6 +28,9 @@ UNFINISHED_RUN_STATUSES = ("running", "interrupted")
 
 BUDGET, DEPENDENCY, NOT_APPLICABLE, INTERRUPTED = (
     "budget", "dependency", "not-applicable", "interrupted")
+# Why a job is `error` without its own fault: the nightly running it was killed or crashed
+# (nightly/lease.py); a resume runs it again.
+RUNNER_LOST = "runner-lost"
 # Why a job may be not run without anything having gone wrong.
 NOT_FAILURES = (BUDGET, NOT_APPLICABLE)
 OUT_OF_BUDGET = "out of budget"

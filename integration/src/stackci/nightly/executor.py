@@ -25,6 +25,7 @@ from stackci.model import (BUDGET, DEPENDENCY, ERROR, INTERRUPTED, NOT_APPLICABL
                            OUT_OF_BUDGET, PASSED, TIMEOUT, Job, JobContext, Outcome)
 from stackci.nightly.budget import Budget
 from stackci.nightly.resources import Resources
+from stackci.stack import runner
 
 
 class Reporter(Protocol):
@@ -76,10 +77,12 @@ class Executor:
             while pending or self._running:
                 pending = self._start_ready(pending)
                 self._wait()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
+            by = str(stop) or "SIGINT"
             for key in list(self._running):
-                self._end(self.jobs[key], Outcome(NOT_RUN, INTERRUPTED), None,
+                self._end(self.jobs[key], Outcome(NOT_RUN, f"{INTERRUPTED} ({by})"), None,
                           reason=INTERRUPTED)
+                runner.kill_groups(job_thread(key))
             raise
         return self.ended
 
@@ -139,7 +142,7 @@ class Executor:
         context = self._context(job)
         # Daemon threads: a job that hangs past its deadline is abandoned, not waited for.
         threading.Thread(target=self._work, args=(job, context), daemon=True,
-                         name=f"job {job.key}").start()
+                         name=job_thread(job.key)).start()
 
     def _context(self, job: Job) -> JobContext:
         workdir = self.workdir / re.sub(r"[^A-Za-z0-9_.-]+", "_", job.key)
@@ -160,6 +163,7 @@ class Executor:
                 self._end(self.jobs[key], Outcome(
                     TIMEOUT, f"no result {format_duration(self.job_timeout_s)} after it "
                     "started; abandoned"), self.job_timeout_s + self.grace_s)
+                runner.kill_groups(job_thread(key))  # what it started ends with it
 
     # -- one job -----------------------------------------------------------------------------
 
@@ -204,6 +208,11 @@ class Executor:
                               message=outcome.message, duration_s=duration_s, details=details,
                               metrics=outcome.metrics, ops=outcome.ops)
         self.store.update_run(self.run_id, summary={"used_s": self.budget.used()})
+
+
+def job_thread(key: str) -> str:
+    """The name of the thread running job `key` (stack/runner.py files processes under it)."""
+    return f"job {key}"
 
 
 def run_action(job: Job, context: JobContext) -> Outcome:

@@ -3,6 +3,10 @@
 `start` plans from the options and the suite; `resume` takes the stored plan of the latest
 unfinished run as it is (never the suite again), keeps its finished jobs and runs the rest.
 The site is published once, after the summary, so it shows the finished run.
+
+A run is owned while it runs (nightly/lease.py): `resume` refuses a run whose owner is alive,
+and records the jobs a lost owner had in flight as `error` ("runner lost ...") before running
+them again. SIGTERM and SIGHUP stop a night as SIGINT does (nightly/signals.py).
 """
 
 from __future__ import annotations
@@ -14,16 +18,20 @@ from pathlib import Path
 
 from stackci import __version__
 from stackci.dashboard.publish import publish
-from stackci.errors import UsageError
-from stackci.model import BAD_STATUSES, FINISHED_STATUSES, NOT_FAILURES, NOT_RUN, PASSED, Job
+from stackci.errors import StackciError, UsageError
+from stackci.model import (BAD_STATUSES, ERROR, FINISHED_STATUSES, NOT_FAILURES, NOT_RUN, PASSED,
+                           RUNNER_LOST, RUNNING, Job)
+from stackci.nightly import lease as leases
 from stackci.nightly.budget import DEFAULT_ESTIMATES, Budget
 from stackci.nightly.executor import Executor, Reporter
 from stackci.nightly.plan import NightlyOptions, Plan, make_plan
 from stackci.nightly.regressions import run_regressions, write_team_reports
 from stackci.nightly.resources import Resources
+from stackci.nightly.signals import stop_on_signals
 from stackci.nightly.summary import summarise
 from stackci.results.regressions import HistoryReader
 from stackci.results.store import Store
+from stackci.stack import runner
 from stackci.stack.port import StackPort
 from stackci.workloads.suite import load_suite
 
@@ -69,8 +77,10 @@ class Nightly:
     path (default workloads/suite.yaml)."""
 
     def __init__(self, ws, store: Store, *, port: StackPort | None = None, suite=None,
-                 dashboard_dir: Path | None = None, reporter: Reporter | None = None):
+                 dashboard_dir: Path | None = None, reporter: Reporter | None = None,
+                 heartbeat_s: float = leases.HEARTBEAT_S):
         self.ws, self.store = ws, store
+        self.heartbeat_s = heartbeat_s
         self.port = port or StackPort()
         self.suite = suite
         self.dashboard_dir = Path(dashboard_dir or ws.dashboard_dir)
@@ -87,17 +97,46 @@ class Nightly:
         run_id = self.store.start_run(tier=plan.options.tier, budget_s=plan.options.budget_s,
                                       plan=plan.to_dict(), host=socket.gethostname(),
                                       harness_version=__version__)
-        return self._execute(run_id, plan, done={}, used_before=0.0)
+        lease = leases.Lease(self.store, run_id, heartbeat_s=self.heartbeat_s)
+        lease.take()
+        return self._owned(lease, plan, done={}, used_before=0.0)
 
     def resume(self) -> RunResult:
         run = self.store.latest_unfinished_run()
         if run is None:
             raise UsageError("no unfinished run to resume (every stored run has completed)")
+        held = self.store.lease(run.id)
+        if held is not None and leases.alive(held):
+            raise StackciError(f"run {run.id} is still running, owned by "
+                               f"{leases.describe(held)}; not resuming it")
         plan = Plan.from_dict(run.plan, load_suite(self.suite))
+        lease = leases.Lease(self.store, run.id, heartbeat_s=self.heartbeat_s)
+        lease.take(replacing=held)
+        if held is not None:
+            leases.reap(held)
+        self._record_lost(run.id, leases.lost_at(held))
         done = {job.key: job.status for job in self.store.jobs(run.id)
-                if job.status in FINISHED_STATUSES}
+                if job.status in FINISHED_STATUSES and job.reason != RUNNER_LOST}
         self.store.update_run(run.id, status="running")
-        return self._execute(run.id, plan, done=done, used_before=run.used_s)
+        return self._owned(lease, plan, done=done, used_before=run.used_s)
+
+    def _record_lost(self, run_id: int, at) -> None:
+        """The jobs a lost runner had in flight: `error`, with when it was last seen; they
+        run again (the rerun keeps this outcome as its earlier attempt)."""
+        message = f"runner lost (killed or crashed) at {at:%Y-%m-%d %H:%M:%S} UTC"
+        for job in self.store.jobs(run_id):
+            if job.status == RUNNING:
+                self.store.finish_job(run_id, job.key, status=ERROR, message=message,
+                                      details={"reason": RUNNER_LOST,
+                                               "lost_at": at.isoformat()})
+
+    def _owned(self, lease: leases.Lease, plan: Plan, *, done: dict[str, str],
+               used_before: float) -> RunResult:
+        try:
+            return self._execute(lease.run_id, plan, done=done, used_before=used_before)
+        finally:
+            runner.kill_groups()  # whatever the run started ends with it
+            lease.release()
 
     def _record(self, run_id: int, jobs: list[Job]) -> None:
         """The run's combinations and planned jobs (a resumed run keeps the jobs it has)."""
@@ -134,12 +173,14 @@ class Nightly:
                             done={k: v for k, v in done.items() if k not in
                                   {job.key for job in last}},
                             reporter=self.reporter)
-        try:
-            ended = executor.run()
-        except KeyboardInterrupt:
-            self.store.update_run(run_id, status="interrupted",
-                                  summary={"used_s": budget.used()})
-            raise
+        with stop_on_signals():
+            try:
+                ended = executor.run()
+            except KeyboardInterrupt as stop:
+                runner.kill_groups()
+                self.store.update_run(run_id, status="interrupted", summary={
+                    "used_s": budget.used(), "stopped_by": str(stop) or "SIGINT"})
+                raise
         reports = write_team_reports(self.store, self.ws, self.ws.home / "runs" / str(run_id))
         self.store.finish_run(run_id, "completed", self._summary(run_id, budget, reports))
         for job in last:  # the site, once, showing the finished run

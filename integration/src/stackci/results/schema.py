@@ -305,3 +305,20 @@ class AdviceItemRow(Base):
     gain_us: Mapped[float] = mapped_column(Float, default=0)
     gain_share: Mapped[float] = mapped_column(Float, default=0)
     item: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class LeaseRow(Base):
+    """Who runs a run now (nightly/lease.py): the owner refreshes `heartbeat_at` from a
+    thread and lists the process groups its jobs run in, so a resume can tell a live owner
+    from a lost one and reap what a lost one left."""
+
+    __tablename__ = "leases"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    pid_started: Mapped[str] = mapped_column(String(40), default="")
+    acquired_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ttl_s: Mapped[float] = mapped_column(Float)
+    processes: Mapped[list] = mapped_column(JSON, default=list)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stackci.errors import StackciError, UsageError
 from stackci.model import JOB_STATUSES, RAN_THROUGH_STATUSES, UNFINISHED_RUN_STATUSES
 from stackci.results import migrate
+from stackci.results.leases import LeaseStore
 from stackci.results.records import JobRecord, RunRecord
 from stackci.results.analysis import AnalysisStore
 from stackci.results.regressions import RegressionStore
@@ -37,11 +38,22 @@ def _enable_sqlite_wal(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _with_attempt(job: JobRow) -> dict:
+    """A job starting again (a resumed run) keeps what its earlier attempt ended with, so a
+    rerun never hides that the first attempt was lost or interrupted."""
+    details = dict(job.details or {})
+    if job.status in ("passed", "failed", "error", "timeout") or details.get("reason"):
+        details["attempts"] = [*details.get("attempts", []), {
+            "status": job.status, "message": job.message, "reason": details.get("reason", ""),
+            "finished_at": job.finished_at.isoformat() if job.finished_at else None}]
+    return {"attempts": details["attempts"]} if details.get("attempts") else {}
+
+
 def _row_dict(row: Base) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
 
-class Store(RegressionStore, AnalysisStore):
+class Store(RegressionStore, AnalysisStore, LeaseStore):
     """The results database. Methods open their own short sessions, so one Store is safe to
     share between worker threads; writes are serialised by a lock (SQLite has one writer)."""
 
@@ -117,6 +129,7 @@ class Store(RegressionStore, AnalysisStore):
     def start_job(self, run_id: int, key: str, *, estimate_s: float | None = None) -> None:
         with self._write_lock, self._sessions.begin() as session:
             job = self._job(session, run_id, key)
+            job.details = _with_attempt(job)
             job.status, job.started_at, job.finished_at = "running", utcnow(), None
             job.duration_s, job.message, job.estimate_s = None, "", estimate_s
 
@@ -129,7 +142,9 @@ class Store(RegressionStore, AnalysisStore):
             raise ValueError(f"job status {status!r} is not one of {JOB_STATUSES}")
         with self._write_lock, self._sessions.begin() as session:
             job = self._job(session, run_id, key)
-            job.status, job.message, job.details = status, message, details or {}
+            attempts = (job.details or {}).get("attempts")
+            job.status, job.message, job.details = status, message, {
+                **(details or {}), **({"attempts": attempts} if attempts else {})}
             job.finished_at, job.duration_s = utcnow(), duration_s
             # A redone job (resume) replaces what an earlier attempt left.
             session.query(MetricRow).filter(MetricRow.job_id == job.id).delete()

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 
 from stackci.errors import StackError
+from stackci.stack.runner import kill_group, register, unregister
 
 # Straight to the loopback, whatever proxy the environment names.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -38,7 +39,9 @@ class ServerProcess:
         self._process = subprocess.Popen(
             [self.python, "-m", "npu_serving", "--model-repository", self.repository,
              "--sku", self.sku, "--port", str(self.port), "--log-level", "warning",
-             *self.extra], stdout=self._log, stderr=subprocess.STDOUT)
+             *self.extra], stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own group: killed with its children (runner.py)
+        register(self._process.pid)
         self._wait_ready()
         return self
 
@@ -74,4 +77,7 @@ class ServerProcess:
                 self._process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+        if self._process is not None:
+            kill_group(self._process.pid)
+            unregister(self._process.pid)
         self._log.close()

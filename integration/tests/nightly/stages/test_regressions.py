@@ -83,3 +83,45 @@ def test_a_workload_that_stops_running_is_an_outcome_flip(ws, store, tmp_path):
     flip = found[("resnet", "edge", "outcome")]
     assert flip["kind"] == "outcome" and "a new unsupported operator" in flip["summary"]
     assert flip["teams"] == ["compiler"]
+
+
+def stored_wall_clock_nights(store, values, moves_every=3):
+    """Nights of one workload job straight into the store, `compile_s` as given; the compiler
+    moves every `moves_every` nights (code that moves without touching compile time), and
+    the regressions job's conclusion is recorded each night as the executor would."""
+    from stackci.nightly.stages.regressions import conclude
+    from stackci.results.regressions import HistoryReader
+
+    raised = []
+    for night_index, value in enumerate(values):
+        run_id = store.start_run(tier="smoke", budget_s=3600, plan={})
+        tree = f"k{night_index // moves_every}"
+        combination = store.record_combination("master", f"key-{tree}", {
+            "compiler": {"version": "1.6.0", "commit": f"c-{tree}", "tree_hash": tree}})
+        store.add_jobs(run_id, [{"key": "w", "stage": "workloads", "name": "resnet",
+                                 "sku": "edge", "combination_id": combination}])
+        store.finish_job(run_id, "w", status="passed", details={"precision": "fp32"}, metrics=[
+            {"name": "compile_s", "value": value, "workload": "resnet", "sku": "edge"}])
+        outcome = conclude(HistoryReader(store, run_id), "master", lambda module: None)
+        if outcome.regressions:
+            store.record_regression_changes(run_id, outcome.regressions)
+            raised += outcome.details["new"]
+        store.finish_run(run_id, "completed", {})
+    return raised
+
+
+def test_stored_wall_clock_noise_without_a_step_raises_nothing(store):
+    import numpy as np
+    noise = np.random.default_rng(11).lognormal(0.0, 0.05, 40)
+    assert stored_wall_clock_nights(store, list(2.0 * noise)) == []
+
+
+def test_a_20_percent_step_in_stored_wall_clock_history_raises_one_regression(store):
+    import numpy as np
+    noise = np.random.default_rng(12).lognormal(0.0, 0.05, 40)
+    values = [2.0 * n * (1.2 if i >= 27 else 1.0) for i, n in enumerate(noise)]
+    [raised] = stored_wall_clock_nights(store, values)
+    [row] = store.regression_rows()
+    assert row["id"] == raised and row["metric"] == "compile_s"
+    assert row["first_bad_run"] == 28 and "compiler moved" in row["summary"]
+    assert 0.15 < row["relative"] < 0.25
