@@ -36,12 +36,16 @@ def split_bars(title: str, groups: dict[str, dict]) -> dict:
 
 def timeline_figure(run: dict) -> dict | None:
     timeline = (run or {}).get("timeline") or {}
-    series = {k: v for k, v in timeline.items() if isinstance(v, list) and v}
+    starts = timeline.get("start_cycle")  # each bin's first cycle
+    series = {k: v for k, v in timeline.items() if k not in ("start_cycle", "bin_cycles")
+              and isinstance(v, list) and v}
     if not series:
         return None
-    start, width = timeline.get("start_cycle", 0), timeline.get("bin_cycles", 1)
+    width = timeline.get("bin_cycles", 1)
+    if not isinstance(starts, list):
+        starts = [(starts or 0) + i * width for i in range(max(map(len, series.values())))]
     return {"data": [{"type": "scatter", "mode": "lines", "name": name, "line": {"shape": "hv"},
-                      "x": [start + i * width for i in range(len(values))], "y": values}
+                      "x": starts[:len(values)], "y": values}
                      for name, values in sorted(series.items())],
             "layout": _layout("utilization over the run", "cycle", "utilization",
                               yaxis={"title": {"text": "utilization"}, "range": [0, 1.05]})}
