@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+import fakeanalysis
 from fakecompiler import tiny_conv_model
 from stackci.errors import StackError
 from stackci.sources.build import Environment
@@ -79,6 +80,7 @@ class FakePort(StackPort):
         self.calls: list[tuple] = []
         self._lock = threading.Lock()
         self.report = conformance_report(1200)
+        self.unfused = False  # the analysed plans lose their fusions (a lost optimization)
         self.library = {"kernels": 155, "variants": 773, "configs": 8441,
                         "custom_kernels": [], "by_kernel": []}
         self.broken: set[str] = set()  # combination keys whose environment fails to build
@@ -165,7 +167,15 @@ class FakePort(StackPort):
         return {"module": module, "provides": provides, "requires": requires}
 
     def skus(self, python, timeout_s=None) -> list[dict]:
-        return [{"name": "edge", "clock_ghz": 1.0}, {"name": "datacenter", "clock_ghz": 1.5}]
+        shape = {"array_rows": 32, "array_cols": 32, "sram_bytes": 1 << 20,
+                 "dram_bandwidth_gbps": 25.6, "vector_lanes": 16}
+        return [{"name": "edge", "clock_ghz": 1.0, **shape},
+                {"name": "datacenter", "clock_ghz": 1.5, **shape}]
+
+    def compiler(self, python, argv, *, name, sku, timeout_s=None, cwd=None, extra_env=None):
+        """analyze | plan-diff | explore: fakeanalysis's documents."""
+        self._called("compiler", argv[0], sku)
+        return fakeanalysis.answer(argv, skipped_everywhere=self.unfused)
 
     def run_model(self, python, request) -> dict:
         workload = request.model.stem.rsplit("-", 2)[0]  # <name>-<seed>-<hash>.onnx
