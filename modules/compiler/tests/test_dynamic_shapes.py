@@ -131,6 +131,22 @@ def test_a_shape_computed_from_float_data_names_the_node():
         npu_compiler.compile_model(model, "npu-dc")
 
 
+def test_dimensions_declared_minus_one_are_symbolic(tmp_path):
+    """Paddle's exports (PP-OCR's classifier) declare dynamic dims as -1: they bind from the
+    feeds like named ones, from a file and from a ModelProto."""
+    model = symbolic_hw_model()
+    for axis in (0, 2, 3):
+        dim = model.graph.input[0].type.tensor_type.shape.dim[axis]
+        dim.Clear()
+        dim.dim_value = -1
+    onnx.save(model, tmp_path / "m.onnx")
+    x = np.random.default_rng(1).standard_normal((1, 3, 6, 10)).astype(np.float32)
+    for source in (str(tmp_path / "m.onnx"), model):
+        plan = npu_compiler.compile_model(source, "npu-edge", feed_shapes={"x": x.shape})
+        outputs, _ = npu_compiler.Engine(plan).run({"x": x})
+        assert outputs["y"].shape == (1, 4, 60)
+
+
 def fixed_batch_classifier() -> onnx.ModelProto:
     """A CNN exported at batch 1, as AlexNet and ResNet-50 are: Conv -> GlobalAveragePool ->
     Reshape to the constant [1, 4] -> Gemm; and a Reshape of a weight to [1, 6], which is no

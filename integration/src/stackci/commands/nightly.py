@@ -13,12 +13,14 @@ from stackci.dashboard.publish import publish
 from stackci.durations import format_duration, parse_duration
 from stackci.errors import UsageError
 from stackci.model import OUTCOMES
+from stackci.nightly.dask_executor import DaskCluster
 from stackci.nightly.display import ProgressDisplay, print_summary
 from stackci.nightly.plan import NightlyOptions
 from stackci.nightly.progress import PlainProgress
 from stackci.nightly.run import Nightly
 from stackci.results.store import Store
 from stackci.workspace import Workspace
+from stackci.workloads.suite import TIERS
 
 
 # The default plan's bound: the README's first line on a fresh clone within ten minutes on a
@@ -33,7 +35,7 @@ GATING_DOES_NOT_FIT = 3
 
 @command("nightly", "run the nightly: build, contracts, tests, workloads, publish, within a "
          "budget", [
-             arg("--tier", default="smoke", choices=("smoke", "nightly", "weekly"),
+             arg("--tier", default="smoke", choices=TIERS,
                  help="workload tier (default smoke; the full suite is 'nightly')"),
              arg("--workload", action="append", default=[], metavar="NAME",
                  help="only this workload; repeatable"),
@@ -54,6 +56,11 @@ GATING_DOES_NOT_FIT = 3
              arg("--no-reuse", action="store_true",
                  help="run every job, even where a stored passing result has the same inputs"),
              arg("--out", default=None, help="dashboard directory (default .stackci/dashboard)"),
+             arg("--executor", default="local", choices=("local", "dask"),
+                 help="where jobs run: worker threads here (default), or a Dask cluster"),
+             arg("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                 help="the Dask scheduler (with --executor dask; default: a LocalCluster of "
+                      "--workers processes)"),
          ])
 def nightly_command(args) -> int:
     if args.workers < 1:
@@ -61,13 +68,22 @@ def nightly_command(args) -> int:
     if args.max_combinations < 0:
         raise UsageError(f"--max-combinations {args.max_combinations}: expected 0 (no bound) "
                          "or more")
+    if args.scheduler and args.executor != "dask":
+        raise UsageError(f"--scheduler {args.scheduler}: only with --executor dask")
     ws = Workspace.discover(args.home)
     store = Store.open(ws, args.db)
+    if args.executor == "local":
+        return _night(args, ws, store, None)
+    with DaskCluster(args.scheduler, workers=args.workers) as cluster:
+        return _night(args, ws, store, cluster.executor)
+
+
+def _night(args, ws, store, executor) -> int:
     console = Console(stderr=True)
     # A live display only where a person watches; a log (CI, `| tee`) gets plain lines.
     display = ProgressDisplay(console) if console.is_terminal and sys.stdout.isatty() \
         else PlainProgress()
-    nightly = Nightly(ws, store, dashboard_dir=args.out, reporter=display)
+    nightly = Nightly(ws, store, dashboard_dir=args.out, reporter=display, executor=executor)
     try:
         if args.resume:
             result = nightly.resume()

@@ -21,8 +21,8 @@ from typing import Protocol
 
 from stackci.durations import format_duration
 from stackci.errors import StackciError, StackError
-from stackci.model import (BUDGET, DEPENDENCY, ERROR, INTERRUPTED, NOT_RUN, OUT_OF_BUDGET,
-                           PASSED, REUSED, TIMEOUT, Job, JobContext, Outcome)
+from stackci.model import (BUDGET, DEPENDENCY, ERROR, INTERRUPTED, NOT_APPLICABLE, NOT_RUN,
+                           OUT_OF_BUDGET, PASSED, REUSED, TIMEOUT, Job, JobContext, Outcome)
 from stackci.nightly.budget import Budget
 from stackci.nightly.resources import Resources
 from stackci.stack import runner
@@ -135,6 +135,8 @@ class Executor:
                 status, reason = self.ended[dep]
                 if reason == BUDGET:
                     return f"{OUT_OF_BUDGET} (needs {dep}, not run)", BUDGET
+                if reason == NOT_APPLICABLE:  # what needs a job that does not apply neither
+                    return f"not applicable (needs {dep}, not applicable)", NOT_APPLICABLE
                 return f"dependency {dep} {status.replace('_', ' ')}", DEPENDENCY
         return None
 
@@ -221,6 +223,9 @@ class Executor:
             self.store.upsert_sku(sku["name"], sku)
         if outcome.regressions:
             self.store.record_regression_changes(self.run_id, outcome.regressions)
+        if outcome.analysis:
+            self.store.record_analysis_outcome(self.run_id, job.key, job.combination_id,
+                                               outcome.analysis)
         self.store.finish_job(self.run_id, job.key, status=outcome.status,
                               message=outcome.message, duration_s=duration_s, details=details,
                               metrics=outcome.metrics, ops=outcome.ops)

@@ -28,7 +28,7 @@ from stackci.errors import UsageError
 from stackci.model import Job
 from stackci.nightly.planner import (COVERAGE, GATING, NEW, History, p0_of, predict, prioritise,
                                      remeasure_sample)
-from stackci.nightly.stages import ACTIONS
+from stackci.nightly.stages import ACTIONS, analysis
 from stackci.results.history import past_jobs
 from stackci.sources.combination import Combination
 from stackci.sources.resolve import resolve
@@ -250,6 +250,9 @@ def plan_jobs(combinations: list, workloads: list, options: NightlyOptions,
                                     priority=rank * 10000 + index,
                                     params={"workload": workload.to_record(), "sku": sku}))
     jobs += regression_jobs(combinations, jobs, options)
+    gating = [c for c in combinations if not options.default_plan
+              or c.name in GATING_COMBINATIONS]
+    jobs += [JobSpec(**spec) for spec in analysis.job_specs(gating, workloads, jobs)]
     others = tuple(job.key for job in jobs)
     jobs.append(JobSpec("publish", "publish", "dashboard", "publish", after=others))
     return jobs

@@ -23,6 +23,7 @@ RESIZE_ROI_SINCE = 11  # Resize-10 takes (X, scales); later ones (X, roi, scales
 def load_model(model) -> tuple[onnx.ModelProto, str]:
     """The ModelProto and a name for messages."""
     if isinstance(model, onnx.ModelProto):
+        _negative_dims_unknown(model.graph)
         return _converted(model, model.graph.name or "<model>"), model.graph.name or "<model>"
     path = Path(model)
     if not path.is_file():
@@ -35,7 +36,18 @@ def load_model(model) -> tuple[onnx.ModelProto, str]:
     if not proto.graph.node:
         raise ModelLoadError(f"cannot load model {path}: the graph has no nodes")
     _load_external_data(proto, path)
+    _negative_dims_unknown(proto.graph)
     return _converted(proto, str(path)), str(path)
+
+
+def _negative_dims_unknown(graph: onnx.GraphProto) -> None:
+    """Dimensions declared -1 (what Paddle and older exporters write for "dynamic", though
+    ONNX has no negative sizes) become unnamed symbolic ones, bound from the feeds like any."""
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape"):
+            for dim in value.type.tensor_type.shape.dim:
+                if dim.HasField("dim_value") and dim.dim_value < 0:
+                    dim.Clear()
 
 
 def external_tensors(graph: onnx.GraphProto):
