@@ -33,6 +33,9 @@ BUDGET, DEPENDENCY, NOT_APPLICABLE, INTERRUPTED = (
 RUNNER_LOST = "runner-lost"
 # Why a job may be not run without anything having gone wrong.
 NOT_FAILURES = (BUDGET, NOT_APPLICABLE)
+# Why a passed job did not run tonight: its inputs are those of a stored passing result,
+# which it repeats (details["reused_from"] names the run and job; nightly/reuse.py).
+REUSED = "reused"
 OUT_OF_BUDGET = "out of budget"
 
 # -- stages, in the order a night runs them -----------------------------------------------------
@@ -114,4 +117,6 @@ class Job:
 
     @property
     def order(self) -> tuple:
-        return (STAGES.index(self.stage), self.priority, self.key)
+        """Which ready job starts first: the best priority (nightly/planner.py), then the
+        earlier stage."""
+        return (self.priority, STAGES.index(self.stage), self.key)
