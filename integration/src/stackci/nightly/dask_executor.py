@@ -4,7 +4,8 @@ of each build, contracts, tests, workload and conformance job runs on a Dask wor
 (dask_worker.py), which rebuilds the job from the run's stored plan and sends its outcome back.
 This process, the scheduler side, is still the store's only writer.
 
-Jobs that read the store (regressions, culprit-search probes, publish) stay on local threads:
+Jobs that read the store (regressions, analysis, culprit-search probes, publish) stay on local
+threads:
 workers need no database access.
 
 A worker that dies mid-job (killed, out of memory, its machine gone) ends that attempt as an
@@ -24,7 +25,7 @@ from stackci.model import ERROR, Job, Outcome
 from stackci.nightly.dask_worker import Task, run_task
 from stackci.nightly.executor import Executor
 
-LOCAL_STAGES = ("regressions", "bisect", "publish")  # they read the store
+LOCAL_STAGES = ("regressions", "analysis", "bisect", "publish")  # they read the store
 WORKER_LOST = "worker lost"
 
 
