@@ -41,13 +41,14 @@ def test_conv_with_sku_overrides(capsys):
 
 def test_without_python_uses_this_interpreter_when_it_has_the_driver(capsys, monkeypatch):
     calls = []
-    real_run = __import__("subprocess").run
+    real_popen = __import__("subprocess").Popen
 
     def spy(argv, **kwargs):
         calls.append(argv)
-        return real_run(argv, **kwargs)
+        return real_popen(argv, **kwargs)
 
-    monkeypatch.setattr("stackci.stack.runner.subprocess.run", spy)
+    # The runner starts every stack process with Popen (its own process group).
+    monkeypatch.setattr("stackci.stack.runner.subprocess.Popen", spy)
     code, out, _ = run(capsys, ["cost", "--sku", "npu-edge", "--gemm", "8,8,8"])
     assert code == 0 and "total_cycles" in out
     assert calls[0][:3] == [sys.executable, "-m", "npu_driver"]
