@@ -169,7 +169,8 @@ def test_a_sweep_stops_where_device_memory_ends(squeezenet):
 
 
 def test_a_sweep_stops_where_a_fixed_reshape_refuses_the_batch():
-    # ResNet-50 of the onnx package flattens to [1, 2048]: batch 2 must not compile.
+    # A fixed target that cannot hold a second sample ([2, 16] is not [batch, ...], so the
+    # compiler leaves it as written; [1, 32] would now keep the batch): batch 2 must not compile.
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
@@ -177,7 +178,7 @@ def test_a_sweep_stops_where_a_fixed_reshape_refuses_the_batch():
         [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Reshape", ["r", "s"], ["y"])],
         "fixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 2, 2])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(np.array([1, 32], dtype=np.int64), "s")])
+        [numpy_helper.from_array(np.array([2, 16], dtype=np.int64), "s")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     assert npu_compiler.compile_model(model, EDGE).steps
     with pytest.raises(npu_compiler.CompileError, match=r"cannot reshape \(2, 8, 2, 2\)"):
