@@ -36,7 +36,7 @@ def test_a_full_budget_still_publishes(night_before):
     assert now["beta"]["status"] == "not_run"
     assert now["beta"]["details"]["reason"] == "budget", now["beta"]
     assert now["publish"]["status"] == "passed"  # the dashboard is refreshed all the same
-    assert f"run {last}" in (repo.home / "dashboard" / "index.html").read_text()
+    assert f"run {last}" in (repo.home / "dashboard" / "index.html").read_text().lower()
     record("full budget (--budget 3s)", f"beta: {now['beta']['message']}; publish passed",
            kept(repo, jobs, metrics), "carried to the next night")
 
