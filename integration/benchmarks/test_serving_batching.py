@@ -32,9 +32,8 @@ from stackci.workspace import Workspace
 SKU = "npu-edge"
 GOAL = 1.5
 CONCURRENCY = (1, 4, 16)
-# Not alexnet: its Reshape to a constant [1, 9216] does not compile at batch > 1 (the compiler's
-# batch override keeps the constant), so it cannot batch until dynamic shapes land.
-DEFAULT_MODELS = ("squeezenet", "resnet50", "bert_smoke")
+# The smoke CNNs and the BERT-style encoder.
+DEFAULT_MODELS = ("squeezenet", "alexnet", "resnet50", "bert_smoke")
 MODELS = [m for m in os.environ.get("STACKCI_SERVING_MODELS", ",".join(DEFAULT_MODELS))
           .split(",") if m]
 WINDOW_S = float(os.environ.get("STACKCI_SERVING_WINDOW_S", "3"))

@@ -52,8 +52,12 @@ def test_two_nights_store_two_runs_and_two_trend_points(clone, tmp_path, monkeyp
                              "workload = 'squeezenet' AND sku = 'npu-edge'").fetchall()
         ops = db.execute("SELECT COUNT(*) FROM op_profiles").fetchone()[0]
     assert [status for _, status in runs] == ["completed", "completed"]
-    assert {stage for stage, _, _ in jobs} == {"build", "contracts", "workloads", "publish"}
-    assert all(status == "passed" for _, status, _ in jobs), jobs
+    assert {stage for stage, _, _ in jobs} == {"build", "contracts", "workloads", "regressions",
+                                               "bisect", "publish"}
+    assert all(status == "passed" for stage, status, _ in jobs if stage != "bisect"), jobs
+    # Nothing regressed between two nights of one vector: no culprit search to probe.
+    assert {(status, message) for stage, status, message in jobs if stage == "bisect"} == \
+        {("not_run", "not applicable: no culprit search is open")}
     # Simulated cycles are deterministic: the same combination gives the same figure twice.
     assert len(latency) == 2 and latency[0] == latency[1] and latency[0][0] > 0
     assert ops > 0

@@ -39,6 +39,8 @@ def test_every_published_page_renders_without_errors(tmp_path, store):
         assert page.all_charts_rendered, (name, page.unrendered)
     assert len(pages["index.html"].charts) >= 2 and "Run 2" in pages["index.html"].text
     assert pages["ops/resnet__edge.html"].charts
+    # The same combination measured two latencies: determinism bugs, listed on their page.
+    assert "determinism bug" in pages["regressions.html"].text
 
 
 def test_the_checker_reports_errors_and_undrawn_charts(tmp_path):

@@ -33,7 +33,7 @@ def night(tmp_path, store, latency_us, **options):
 
 
 def test_two_nights_give_two_points_per_trend(tmp_path, store):
-    night(tmp_path, store, 100.0)
+    first = night(tmp_path, store, 100.0)
     second = night(tmp_path, store, 90.0)
     site = tmp_path / "site"
     assert second.summary["dashboard"] == str(site / "index.html")
@@ -44,7 +44,9 @@ def test_two_nights_give_two_points_per_trend(tmp_path, store):
         assert set(by_sku) == {"edge", "datacenter"}
         for points in by_sku.values():
             assert [p["value"] for p in points] == [100.0, 90.0]
-            assert points[0]["x"].endswith("master " + points[0]["x"].split()[-1])
+            # x labels by version vector: which modules moved since the track's run before.
+            assert [p["x"] for p in points] == [f"#{first.run_id} master first run",
+                                                f"#{second.run_id} no module moved"]
     latest = {(e["workload"], e["sku"]): e for e in data["latest"]}
     assert latest[("bert", "edge")]["figures"]["latency_us"] == 90.0
     assert latest[("bert", "edge")]["run_id"] == second.run_id

@@ -73,3 +73,11 @@ def test_nan_is_right_only_where_nan_is_expected():
     assert one(expected.copy(), expected)["max_abs_error"] == 0.0
     wrong = one(np.array([np.nan, np.nan], np.float32), expected)
     assert wrong["match"] is False and wrong["max_abs_error"] == float("inf")
+
+
+def test_a_scalar_output_is_compared_like_any():
+    """PLCMOS's output is one number (shape []): measured and judged, not a crash."""
+    entry = one(np.array(3.5, np.float32), np.array(3.5, np.float32))
+    assert entry["match"] and entry["max_abs_error"] == 0.0 and entry["shape"] == []
+    entry = one(np.array(3.6, np.float32), np.array(3.5, np.float32))
+    assert not entry["match"] and abs(entry["max_abs_error"] - 0.1) < 1e-6

@@ -145,3 +145,43 @@ def test_an_unsupported_operator_inside_a_branch_is_named_at_compile_time():
     then.node[0].op_type = "NoSuchOp"
     with pytest.raises(npu_compiler.UnsupportedOperator, match="NoSuchOp"):
         npu_compiler.compile_model(model, "npu-dc")
+
+
+def test_ifs_on_shapes_inside_an_inlined_branch_fold_too():
+    """silero-vad's pattern: an If decided at compile time whose branch holds Ifs on a
+    dimension of a value the branch computes (squeeze the batch axis when it is 1), nested
+    twice: once the branch is inlined and its shapes folded, those conditions are constants
+    too, and no If is left for the engine."""
+    def squeeze_if(name, source):
+        then = helper.make_graph(
+            [helper.make_node("Squeeze", [source, "axis0"], [f"{name}_sq"])],
+            f"{name}_then", [], [info(f"{name}_sq", None)])
+        other = helper.make_graph([helper.make_node("Identity", [source], [f"{name}_id"])],
+                                  f"{name}_else", [], [info(f"{name}_id", None)])
+        return [helper.make_node("Shape", [source], [f"{name}_shape"]),
+                helper.make_node("Gather", [f"{name}_shape", "zero_i"], [f"{name}_d0"]),
+                helper.make_node("Equal", [f"{name}_d0", "one_i"], [f"{name}_cond"]),
+                helper.make_node("If", [f"{name}_cond"], [f"{name}_out"], then_branch=then,
+                                 else_branch=other)]
+    inner = squeeze_if("b", "a_out")
+    branch = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]), *squeeze_if("a", "r"), *inner,
+         helper.make_node("ReduceMean", ["b_out"], ["m"], keepdims=0)],
+        "taken", [], [info("m", None)])
+    unused = helper.make_graph([helper.make_node("ReduceMax", ["x"], ["n"], keepdims=0)],
+                               "other", [], [info("n", None)])
+    nodes = [helper.make_node("Constant", [], ["c"],
+                              value=numpy_helper.from_array(np.array(True))),
+             helper.make_node("If", ["c"], ["m0"], then_branch=branch, else_branch=unused),
+             helper.make_node("Mul", ["m0", "two"], ["y"])]
+    model = model_of(nodes, [info("x", [1, 1, 6])], [info("y", None)],
+                     [("axis0", np.array([0])), ("zero_i", np.array(0)),
+                      ("one_i", np.array(1)), ("two", np.float32(2))])
+    plan = npu_compiler.compile_model(model, "npu-dc")
+    assert not {"If", "Deferred"} & {s["op_type"] for s in plan.steps}
+    notes = [c for p in plan.pass_log if p["name"] == "fold_control_flow" for c in p["changes"]]
+    assert any("inlined 3 If" in note for note in notes), notes
+    x = np.random.default_rng(3).standard_normal((1, 1, 6)).astype(np.float32)
+    outputs, _ = npu_compiler.Engine(plan).run({"x": x})
+    np.testing.assert_allclose(outputs["y"], onnxruntime_outputs(model, {"x": x})["y"],
+                               rtol=1e-5)

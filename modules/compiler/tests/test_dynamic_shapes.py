@@ -129,3 +129,50 @@ def test_a_shape_computed_from_float_data_names_the_node():
     with pytest.raises(npu_compiler.CompileError, match="Compress node 'Compress_1' computes "
                                                         "the shape of 'y' from data"):
         npu_compiler.compile_model(model, "npu-dc")
+
+
+def test_dimensions_declared_minus_one_are_symbolic(tmp_path):
+    """Paddle's exports (PP-OCR's classifier) declare dynamic dims as -1: they bind from the
+    feeds like named ones, from a file and from a ModelProto."""
+    model = symbolic_hw_model()
+    for axis in (0, 2, 3):
+        dim = model.graph.input[0].type.tensor_type.shape.dim[axis]
+        dim.Clear()
+        dim.dim_value = -1
+    onnx.save(model, tmp_path / "m.onnx")
+    x = np.random.default_rng(1).standard_normal((1, 3, 6, 10)).astype(np.float32)
+    for source in (str(tmp_path / "m.onnx"), model):
+        plan = npu_compiler.compile_model(source, "npu-edge", feed_shapes={"x": x.shape})
+        outputs, _ = npu_compiler.Engine(plan).run({"x": x})
+        assert outputs["y"].shape == (1, 4, 60)
+
+
+def fixed_batch_classifier() -> onnx.ModelProto:
+    """A CNN exported at batch 1, as AlexNet and ResNet-50 are: Conv -> GlobalAveragePool ->
+    Reshape to the constant [1, 4] -> Gemm; and a Reshape of a weight to [1, 6], which is no
+    activation and must keep its shape."""
+    rng = np.random.default_rng(3)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("GlobalAveragePool", ["c"], ["g"]),
+             helper.make_node("Reshape", ["g", "flat"], ["f"]),
+             helper.make_node("Reshape", ["bias6", "row"], ["bias_row"]),
+             helper.make_node("Gemm", ["f", "fc"], ["z"], transB=1),
+             helper.make_node("Add", ["z", "bias_row"], ["y"])]
+    return _model(nodes, [("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                  [("w", rng.standard_normal((4, 3, 3, 3)).astype(np.float32)),
+                   ("flat", np.array([1, 4])), ("row", np.array([1, 6])),
+                   ("bias6", rng.standard_normal(6).astype(np.float32)),
+                   ("fc", rng.standard_normal((6, 4)).astype(np.float32))])
+
+
+def test_a_batch_override_keeps_the_batch_through_a_constant_reshape():
+    model = fixed_batch_classifier()
+    x = np.random.default_rng(4).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    plan = npu_compiler.compile_model(model, "npu-edge", batch=3)
+    outputs, _ = npu_compiler.Engine(plan, "npu-edge").run({"x": x})
+    expected = np.concatenate([onnxruntime_outputs(model, {"x": x[i:i + 1]})["y"]
+                               for i in range(3)])
+    np.testing.assert_allclose(outputs["y"], expected, rtol=1e-4, atol=1e-5)
+    single = npu_compiler.compile_model(model, "npu-edge", batch=1)  # as exported
+    np.testing.assert_allclose(npu_compiler.Engine(single, "npu-edge").run({"x": x[:1]})[0]["y"],
+                               expected[:1], rtol=1e-4, atol=1e-5)

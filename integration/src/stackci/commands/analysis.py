@@ -21,6 +21,7 @@ from stackci.results.store import Store
 from stackci.stack.interpreter import choose_python
 from stackci.stack.port import StackPort
 from stackci.workspace import Workspace
+from stackci.workloads.suite import TIERS
 
 PRECISIONS = ["fp32", "fp16", "bf16", "int8"]
 _SUITE = arg("--suite", default=None, metavar="SUITE.yaml",
@@ -165,7 +166,7 @@ def _print_analysis(doc: dict) -> None:
          [arg("--sku", required=True, help="the base SKU whose fields vary"),
           arg("--vary", action="append", default=[], metavar="NAME=V1,V2",
               help="array=32x32,64x64 sram=1MiB,4MiB dram_bandwidth=400,800 ...; repeatable"),
-          arg("--tier", default="smoke", choices=["smoke", "nightly", "weekly"]),
+          arg("--tier", default="smoke", choices=TIERS),
           arg("--workload", action="append", default=[], metavar="NAME",
               help="only these workloads (default: every one of the tier at --precision)"),
           arg("--precision", default="fp32", choices=PRECISIONS),

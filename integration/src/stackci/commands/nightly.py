@@ -18,11 +18,12 @@ from stackci.nightly.plan import NightlyOptions
 from stackci.nightly.run import Nightly
 from stackci.results.store import Store
 from stackci.workspace import Workspace
+from stackci.workloads.suite import TIERS
 
 
 @command("nightly", "run the nightly: build, contracts, tests, workloads, publish, within a "
          "budget", [
-             arg("--tier", default="smoke", choices=("smoke", "nightly", "weekly"),
+             arg("--tier", default="smoke", choices=TIERS,
                  help="workload tier (default smoke; the full suite is 'nightly')"),
              arg("--workload", action="append", default=[], metavar="NAME",
                  help="only this workload; repeatable"),

@@ -8,7 +8,7 @@ import json
 from stackci.cli import arg, command
 from stackci.errors import UsageError
 from stackci.workloads.prepare import prepare
-from stackci.workloads.suite import load_suite
+from stackci.workloads.suite import TIERS, load_suite
 from stackci.workspace import Workspace
 
 _SUITE = arg("--suite", default=None, metavar="SUITE.yaml",
@@ -16,7 +16,7 @@ _SUITE = arg("--suite", default=None, metavar="SUITE.yaml",
 
 
 @command("workloads list", "list the workloads of the suite",
-         [arg("--tier", default=None, choices=["smoke", "nightly", "weekly"]), _SUITE,
+         [arg("--tier", default=None, choices=TIERS), _SUITE,
           arg("--json", action="store_true")])
 def workloads_list_command(args: argparse.Namespace) -> int:
     chosen = load_suite(args.suite).select(args.tier)
@@ -38,7 +38,7 @@ def workloads_list_command(args: argparse.Namespace) -> int:
 @command("workloads prepare",
          "randomize weights, generate inputs and reference outputs of workloads (cached)",
          [arg("names", nargs="*", metavar="NAME", help="workloads (default: all of the tier)"),
-          arg("--tier", default="nightly", choices=["smoke", "nightly", "weekly"]), _SUITE])
+          arg("--tier", default="nightly", choices=TIERS), _SUITE])
 def workloads_prepare_command(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 

@@ -5,6 +5,8 @@ index.html     budget banner, the latest run, recent runs, latency trends, lates
                kernel library's size per combination
 compat.html    the compatibility matrix (declared / verified / measured), disagreements first
 conformance.html  the latest node-suite failures of each combination, by class
+regressions.html  the stored regressions, open ones first: culprit module, commit, owner,
+               size, per-op diff and the culprit search's evidence
 fidelity.html  the latest fidelity run (our scalesim mode against SCALE-Sim) per array and
                dataflow, and the worst total-cycle difference per fidelity run
 ops/*.html     op-level breakdown of the latest run of one workload on one SKU
@@ -28,6 +30,7 @@ from stackci.dashboard.pages.conformance import (CONFORMANCE_METRIC, LIBRARY_MET
                                                  library_view)
 from stackci.dashboard.pages.fidelity import fidelity_view
 from stackci.dashboard.pages.ops import op_breakdown
+from stackci.dashboard.pages.regressions import regressions_view
 from stackci.dashboard.pages.runs import latest_run_view
 from stackci.dashboard.pages.speed import SPEED_GOAL, SPEED_METRIC, speed_view
 from stackci.dashboard.pages.trends import (LATEST_FIGURES, TREND_METRIC, latest_figures,
@@ -74,18 +77,21 @@ def publish(store: Store, out_dir: str | Path) -> Path:
     fidelity = fidelity_view(store)
     (out / "fidelity.html").write_text(templates.get_template("fidelity.html").render(
         root="", fidelity=fidelity, generated=generated))
+    regressions = regressions_view(store)
+    (out / "regressions.html").write_text(templates.get_template("regressions.html").render(
+        root="", regressions=regressions, generated=generated))
     speed = speed_view(store)
     index = out / "index.html"
     index.write_text(templates.get_template("index.html").render(
         root="", latest=latest_run_view(store), runs=store.runs(limit=RECENT_RUNS),
         charts=charts, figures=latest, figure_names=LATEST_FIGURES, generated=generated,
         conformance=conformance, library=library, speed=speed, speed_goal=SPEED_GOAL,
-        fidelity=fidelity))
+        fidelity=fidelity, regressions=regressions))
     (out / "data.json").write_text(json.dumps(
         {"trends": {TREND_METRIC: series, SPEED_METRIC: speed["series"] if speed else {},
                     CONFORMANCE_METRIC: conformance["series"] if conformance else {},
                     **{m: combination_series(store, m) for m in LIBRARY_METRICS}},
-         "latest": latest, "compatibility": compat,
+         "latest": latest, "compatibility": compat, "regressions": regressions["entries"],
          "conformance": conformance["latest"] if conformance else [],
          "fidelity": {"run_id": fidelity["run"]["id"], "summary": fidelity["summary"],
                       "trend": fidelity["trend"]} if fidelity else None},

@@ -90,13 +90,12 @@ def print_regressions(console: Console, found: list[dict], reports=None) -> None
     if not found:
         console.print("regressions: none new")
         return
-    table = Table(title=f"{len(found)} new regression(s)")
-    for column in ("id", "series", "size", "culprit", "commit", "team"):
-        table.add_column(column)
+    # One line each, not a table: the series keys are long and a log is 80 columns wide.
+    console.print(f"[bold red]{len(found)} new regression(s)[/]")
     for entry in found:
-        table.add_row(entry["id"], entry["series"], entry["size"], entry["culprit"],
-                      ", ".join(c[:12] for c in entry["commits"]) or "-",
-                      ", ".join(entry["teams"]))
-    console.print(table)
+        commits = ", ".join(c[:12] for c in entry["commits"]) or "not known yet"
+        console.print(f"  {entry['id']} {entry['series']}: {entry['size']}; culprit "
+                      f"{entry['culprit']}; commit {commits}; team "
+                      f"{', '.join(entry['teams'])}", soft_wrap=True, highlight=False)
     if reports:
         console.print("team reports: " + ", ".join(reports))

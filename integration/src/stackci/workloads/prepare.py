@@ -1,5 +1,6 @@
-"""Preparing a workload: its model (random weights or generated), seeded inputs and
-onnxruntime's outputs for them, cached under `<cache>/models/` by name, seed and content hash.
+"""Preparing a workload: its model (random weights, generated, or a real model's own), seeded
+inputs (as the suite declares them, if it does) and onnxruntime's outputs for them, cached
+under `<cache>/models/` by name, seed and content hash.
 """
 
 from __future__ import annotations
@@ -39,13 +40,18 @@ def prepare(ws, workload: Workload, *, progress: Callable[[str], None] | None = 
     """Randomized model, seeded inputs and onnxruntime's outputs for `workload`, cached.
     Built-in sources (transformers) are generated with their own seeded weights."""
     kind, _, spec = workload.source.partition(":")
-    builtin = kind == "builtin"
+    builtin, real = kind == "builtin", kind == "pypi"
     if builtin:
         content = hashlib.sha256(f"{workload.source};{transformers.GENERATOR_VERSION}".encode())
+    elif real:  # the pinned digest is checked when the file is fetched
+        source = source_path(workload, ws.cache)
+        content = hashlib.sha256(f"{workload.source};{workload.sha256}".encode())
     else:
         source = source_path(workload)
         content = hashlib.sha256(source.read_bytes())
     content.update(f"randomizer={RANDOMIZER_VERSION};batch={workload.batch}".encode())
+    if workload.inputs:
+        content.update(f"inputs={list(workload.inputs)}".encode())
     # Precision variants of a workload share its model, inputs and reference outputs.
     stem = f"{workload.model or workload.name}-{workload.seed}-{content.hexdigest()[:16]}"
     directory = ws.cache / "models"
@@ -58,6 +64,10 @@ def prepare(ws, workload: Workload, *, progress: Callable[[str], None] | None = 
         model = transformers.build_source(spec)
         atomic_write(prepared.model_path, lambda f: f.write(model.SerializeToString()))
         del model
+    if not prepared.model_path.exists() and real:
+        # Real models keep their trained weights: they are what the model was made to compute.
+        note(f"{workload.name}: copying {workload.member}")
+        atomic_write(prepared.model_path, lambda f: f.write(source.read_bytes()))
     if not prepared.model_path.exists():
         note(f"{workload.name}: randomizing weights")
         model = reference.load_model(source)
@@ -67,7 +77,10 @@ def prepare(ws, workload: Workload, *, progress: Callable[[str], None] | None = 
         del model
     if not prepared.inputs_path.exists():
         note(f"{workload.name}: generating inputs")
-        inputs = reference.random_inputs(prepared.model_path, workload.seed, batch=workload.batch)
+        inputs = (reference.declared_inputs(prepared.model_path, workload.inputs, workload.seed)
+                  if workload.inputs else
+                  reference.random_inputs(prepared.model_path, workload.seed,
+                                          batch=workload.batch))
         save_npz(prepared.inputs_path, inputs)
     if not prepared.expected_path.exists():
         note(f"{workload.name}: computing reference outputs")

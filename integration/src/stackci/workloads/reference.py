@@ -116,6 +116,32 @@ def random_inputs_for(model: onnx.ModelProto, seed: int, *, batch: int = 1,
     return feeds
 
 
+def declared_inputs(model_path: str | Path, specs, seed: int) -> dict[str, np.ndarray]:
+    """Seeded inputs as the suite declares them (`specs`: (name, shape, low, high), see
+    workloads/declared.py): floats uniform in [low, high], integers in [low, high] inclusive.
+    Inputs the suite does not declare get `random_inputs`' values at their fixed shape."""
+    model = load_model(model_path, load_weights=False)
+    where = str(model_path)
+    by_name = {name: (shape, low, high) for name, shape, low, high in specs}
+    feeds = random_inputs_for(model, seed, where=where,
+                              shapes={name: shape for name, (shape, _, _) in by_name.items()})
+    rng = np.random.default_rng([seed, 1])  # its own stream: a declared input moves no other
+    for name, (shape, low, high) in by_name.items():
+        dtype = feeds[name].dtype
+        if np.issubdtype(dtype, np.floating):
+            values = rng.uniform(low, high, size=shape) if low < high else np.full(shape, low)
+        elif dtype == np.bool_:
+            values = rng.random(shape) < 0.5 if low < high else np.full(shape, bool(low))
+        else:
+            info = np.iinfo(dtype)
+            if low < info.min or high > info.max or low != int(low) or high != int(high):
+                raise UsageError(f"{where}: input {name!r} is {dtype}, the declared range "
+                                 f"[{low:g}, {high:g}] is not whole numbers within its limits")
+            values = rng.integers(int(low), int(high), size=shape, endpoint=True)
+        feeds[name] = np.asarray(values).astype(dtype)
+    return feeds
+
+
 def reference_outputs(model_path: str | Path,
                       inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """onnxruntime's outputs (CPU) for `inputs`, by output name."""

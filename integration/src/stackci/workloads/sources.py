@@ -1,6 +1,7 @@
 """Where a workload's model comes from: `onnx-light:<name>` (the onnx package's light
-model-zoo topologies) or `file:<path>` (relative to the suite); `builtin:` models are made in
-code (generators/)."""
+model-zoo topologies), `file:<path>` (relative to the suite) or `pypi:<package>==<version>`
+(a real model inside that wheel, see wheels.py); `builtin:` models are made in code
+(generators/)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import onnx
 
 from stackci.errors import UsageError
+from stackci.workloads import wheels
 from stackci.workloads.suite import Workload
 
 
@@ -30,13 +32,20 @@ def light_model_path(name: str) -> Path:
     return path
 
 
-def source_path(workload: Workload) -> Path:
+def source_path(workload: Workload, cache: Path | None = None) -> Path:
+    """The source model's file; a pypi: source is fetched into `cache` (the workspace's) first."""
     kind, _, rest = workload.source.partition(":")
     if kind == "builtin":
         raise UsageError(f"workload {workload.name}: {workload.source} is built in code, "
                          "it has no source file (use prepare)")
     if kind == "onnx-light":
         return light_model_path(rest)
+    if kind == "pypi":
+        if cache is None:
+            raise UsageError(f"workload {workload.name}: {workload.source} is fetched into the "
+                             "harness's cache (use prepare)")
+        return wheels.wheel_member(cache, rest, workload.member, workload.sha256,
+                                   where=f"workload {workload.name} ({workload.source})")
     path = Path(rest)
     if not path.is_absolute() and workload.suite_dir is not None:
         path = workload.suite_dir / path

@@ -10,9 +10,12 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from stackci.documents import load_yaml, one_line
 from stackci.errors import UsageError
+from stackci.workloads import declared
 from stackci.workloads.generators import transformers
 
-TIERS = ("smoke", "nightly", "weekly")  # nested: each tier runs everything of the ones before
+# Nested: each tier runs everything of the ones before. `real` adds the real models from PyPI
+# wheels to the smoke tier, and is kept out of smoke for its downloads and compile times.
+TIERS = ("smoke", "real", "nightly", "weekly")
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
@@ -24,10 +27,10 @@ DEFAULT_KEYS = {"seed", "skus", "precision", "batch", "tolerance", "precision_re
                 "latency_bound_ms"}
 
 WORKLOAD_KEYS = {"name", "source", "description", "tiers", "tolerance", "seed", "skus", "requires",
-                 "precision", "precisions", "batch", "expect", "latency_bound_ms"}
+                 "precision", "precisions", "batch", "expect", "latency_bound_ms", "member",
+                 "sha256", "inputs"}
 
-# Failure kinds a workload may be expected to end with on a SKU (the stack's own kinds).
-EXPECTABLE_KINDS = ("out-of-memory", "unsupported-operator")
+EXPECTABLE_KINDS = declared.EXPECTABLE_KINDS
 
 # A tolerance: atol/rtol (np.allclose against onnxruntime), or cosine (the least cosine
 # similarity of each output to onnxruntime's, for int8). Per precision: a sub-mapping under
@@ -62,9 +65,24 @@ class Workload:
     # The Server scenario's latency bound of the batch sweet spot (MLPerf style), per model:
     # the analysis stage's best batch is the most throughput within it.
     latency_bound_ms: float | None = None
+    member: str = ""  # a pypi: source's model file, its path inside the wheel
+    sha256: str = ""  # ... and that file's sha256
+    inputs: tuple[declared.InputSpec, ...] = ()  # declared shapes and value ranges
 
     def expected_failure(self, sku: str) -> str | None:
-        return dict(self.expect).get(sku)
+        """The failure kind expected on `sku` (its first word: `unsupported-operator
+        com.microsoft.X` names the operator too)."""
+        expectation = dict(self.expect).get(sku)
+        return expectation.split()[0] if expectation else None
+
+    def expects(self, sku: str, kind: str, message: str) -> bool:
+        """Whether a failure of `kind` saying `message` is the one expected on `sku`: the kind,
+        and the operator the expectation names (if it names one) in the message."""
+        expectation = dict(self.expect).get(sku)
+        if not expectation:
+            return False
+        wanted, _, operator = expectation.partition(" ")
+        return kind == wanted and (not operator or operator.strip() in message)
 
     def in_tier(self, tier: str) -> bool:
         return min(TIERS.index(t) for t in self.tiers) <= TIERS.index(tier)
@@ -84,14 +102,17 @@ class Workload:
                 "tiers": list(self.tiers), "skus": list(self.skus),
                 "suite_dir": str(self.suite_dir) if self.suite_dir else None,
                 "expect": [list(pair) for pair in self.expect],
-                "requires": [list(pair) for pair in self.requires]}
+                "requires": [list(pair) for pair in self.requires],
+                "inputs": [[n, list(shape), low, high] for n, shape, low, high in self.inputs]}
 
     @classmethod
     def from_record(cls, data: dict) -> "Workload":
         return cls(**{**data, "tiers": tuple(data["tiers"]), "skus": tuple(data["skus"]),
                       "suite_dir": Path(data["suite_dir"]) if data.get("suite_dir") else None,
                       "expect": tuple(tuple(pair) for pair in data.get("expect", ())),
-                      "requires": tuple(tuple(pair) for pair in data.get("requires", ()))})
+                      "requires": tuple(tuple(pair) for pair in data.get("requires", ())),
+                      "inputs": tuple((n, tuple(shape), low, high)
+                                      for n, shape, low, high in data.get("inputs", ()))})
 
 
 @dataclass(frozen=True)
@@ -255,6 +276,10 @@ def _parse_workload(path: Path, index: int, entry, defaults: dict, *,
     if not isinstance(source, str) or not source:
         raise UsageError(f"{path}: {where}.source: missing (expected e.g. onnx-light:squeezenet)")
     _check_source(path, where, source)
+    if source.startswith("pypi:"):
+        declared.check_pypi_source(path, where, source, entry)
+    else:
+        declared.check_not_pypi(path, where, entry)
     tiers = entry.get("tiers")
     if not isinstance(tiers, list) or not tiers:
         raise UsageError(f"{path}: {where}.tiers: expected a non-empty list of {', '.join(TIERS)}")
@@ -285,9 +310,11 @@ def _parse_workload(path: Path, index: int, entry, defaults: dict, *,
         suite_dir=path.parent,
         min_cosine=None if "cosine" not in tolerance else _number(
             path, f"{where}.tolerance.cosine", tolerance["cosine"], float, minimum=-1),
-        expect=_expectations(path, where, entry.get("expect", {}), skus),
+        expect=declared.expectations(path, where, entry.get("expect", {}), skus),
         requires=_requirements(path, where, defaults, entry, merged["precision"]),
         latency_bound_ms=_latency_bound(path, where, merged.get("latency_bound_ms")),
+        member=entry.get("member", ""), sha256=entry.get("sha256", ""),
+        inputs=declared.parse_inputs(path, where, entry.get("inputs")),
     )
 
 
@@ -320,23 +347,11 @@ def _requirements(path: Path, where: str, defaults: dict, entry: dict,
     return tuple(sorted(requires.items()))
 
 
-def _expectations(path: Path, where: str, value, skus: list[str]) -> tuple[tuple[str, str], ...]:
-    expect = _mapping(path, f"{where}.expect", value)
-    for sku, kind in expect.items():
-        if sku not in skus:
-            raise UsageError(f"{path}: {where}.expect: SKU {sku!r} is not among the workload's "
-                             f"skus ({', '.join(skus)})")
-        if kind not in EXPECTABLE_KINDS:
-            raise UsageError(f"{path}: {where}.expect.{sku}: unknown failure kind {kind!r} "
-                             f"(expected one of: {', '.join(EXPECTABLE_KINDS)})")
-    return tuple(sorted(expect.items()))
-
-
 def _check_source(path: Path, where: str, source: str) -> None:
     kind, _, rest = source.partition(":")
     if kind == "onnx-light" and rest:
         return
-    if kind == "file" and rest:
+    if kind in ("file", "pypi") and rest:
         return
     if kind == "builtin" and rest:
         try:
@@ -345,7 +360,8 @@ def _check_source(path: Path, where: str, source: str) -> None:
             raise UsageError(f"{path}: {where}.source: {source}: {exc}") from None
         return
     raise UsageError(f"{path}: {where}.source: unknown source {source!r} "
-                     "(expected onnx-light:<name>, file:<path> or builtin:<model>?<params>)")
+                     "(expected onnx-light:<name>, file:<path>, pypi:<package>==<version> or "
+                     "builtin:<model>?<params>)")
 
 
 def _mapping(path: Path, where: str, value) -> dict:

@@ -125,3 +125,26 @@ def test_a_20_percent_step_in_stored_wall_clock_history_raises_one_regression(st
     assert row["id"] == raised and row["metric"] == "compile_s"
     assert row["first_bad_run"] == 28 and "compiler moved" in row["summary"]
     assert 0.15 < row["relative"] < 0.25
+
+
+def test_the_summary_ends_with_one_line_per_new_regression():
+    import io
+
+    from rich.console import Console
+
+    from stackci.nightly.display import print_regressions
+
+    out = io.StringIO()
+    print_regressions(Console(file=out, width=80), [{
+        "id": "R1", "series": "master/squeezenet/npu-edge/fp32/total_cycles",
+        "size": "1 -> 2 cycles", "culprit": "opslib 1.4.1; opslib commit c8ede1a40a60",
+        "commits": ["c8ede1a40a60" + "0" * 28], "teams": ["opslib"]}], ["/r/opslib.md"])
+    text = out.getvalue()
+    assert "1 new regression(s)" in text
+    assert "R1 master/squeezenet/npu-edge/fp32/total_cycles: 1 -> 2 cycles; culprit opslib " \
+        "1.4.1; opslib commit c8ede1a40a60; commit c8ede1a40a60; team opslib" in \
+        text.replace("\n", "")
+    assert "team reports: /r/opslib.md" in text
+    none = io.StringIO()
+    print_regressions(Console(file=none, width=80), [])
+    assert none.getvalue().strip() == "regressions: none new"

@@ -112,11 +112,13 @@ class Graph:
                     users.setdefault(name, []).append(node)
         return users
 
-    def sole_consumer(self, value: str) -> Node | None:
-        """The one node reading `value`, once, if it is not a graph output; else None."""
+    def sole_consumer(self, value: str, users: dict | None = None) -> Node | None:
+        """The one node reading `value`, once, if it is not a graph output; else None.
+        `users` (from `consumers()`, kept current by the caller) saves rebuilding it: a pass
+        asking for every node would otherwise be quadratic (6,000-node exports)."""
         if value in self.outputs:
             return None
-        users = self.consumers().get(value, [])
+        users = (self.consumers() if users is None else users).get(value, [])
         return users[0] if len(users) == 1 and users[0].inputs.count(value) == 1 else None
 
     def rename_uses(self, old: str, new: str) -> None:

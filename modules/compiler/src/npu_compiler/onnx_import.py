@@ -23,6 +23,7 @@ RESIZE_ROI_SINCE = 11  # Resize-10 takes (X, scales); later ones (X, roi, scales
 def load_model(model) -> tuple[onnx.ModelProto, str]:
     """The ModelProto and a name for messages."""
     if isinstance(model, onnx.ModelProto):
+        _negative_dims_unknown(model.graph)
         return _converted(model, model.graph.name or "<model>"), model.graph.name or "<model>"
     path = Path(model)
     if not path.is_file():
@@ -35,7 +36,18 @@ def load_model(model) -> tuple[onnx.ModelProto, str]:
     if not proto.graph.node:
         raise ModelLoadError(f"cannot load model {path}: the graph has no nodes")
     _load_external_data(proto, path)
+    _negative_dims_unknown(proto.graph)
     return _converted(proto, str(path)), str(path)
+
+
+def _negative_dims_unknown(graph: onnx.GraphProto) -> None:
+    """Dimensions declared -1 (what Paddle and older exporters write for "dynamic", though
+    ONNX has no negative sizes) become unnamed symbolic ones, bound from the feeds like any."""
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape"):
+            for dim in value.type.tensor_type.shape.dim:
+                if dim.HasField("dim_value") and dim.dim_value < 0:
+                    dim.Clear()
 
 
 def external_tensors(graph: onnx.GraphProto):
@@ -272,7 +284,39 @@ def import_model(model, *, batch: int | None = None,
         graph.values[info.name] = Value(info.name, None, _dtype(info.type))
     for index, node in enumerate(proto.graph.node):
         graph.nodes.append(convert_node(node, index, opset))
+    overridden = {v.name: v.type.tensor_type.shape.dim[0].dim_value for v in proto.graph.input
+                  if v.name in graph.inputs and batch is not None and v.name not in shapes and
+                  v.type.tensor_type.shape.dim and
+                  v.type.tensor_type.shape.dim[0].HasField("dim_value") and
+                  v.type.tensor_type.shape.dim[0].dim_value != batch}
+    if overridden:
+        _reshapes_follow_the_batch(graph, overridden)
     return graph
+
+
+def _reshapes_follow_the_batch(graph: Graph, declared: dict[str, int]) -> None:
+    """`batch` given for inputs declared with a fixed first dimension (`declared`: input ->
+    that size, 1 in exported CNNs): a Reshape of a value computed from them to a constant
+    shape starting with that size (AlexNet's and ResNet-50's [1, 9216] / [1, 2048] before the
+    classifier) keeps the batch instead, its first entry becoming 0 (ONNX: copy the input's
+    dimension), so the model compiles at any batch. A shape with another first entry, or a
+    Reshape of weights alone, is left as the model wrote it."""
+    sizes = set(declared.values())
+    batched = set(declared)
+    for node in graph.nodes:
+        if not any(name in batched for name in node.inputs if name):
+            continue
+        batched.update(name for name in node.outputs if name)
+        if node.op_type != "Reshape" or len(node.inputs) < 2 or node.attrs.get("allowzero"):
+            continue
+        target = graph.constants.get(node.inputs[1])
+        if target is None or target.ndim != 1 or len(target) < 2 or int(target[0]) not in sizes:
+            continue
+        name = f"{node.inputs[1]}/batch_kept"
+        kept = np.array(target, copy=True)
+        kept[0] = 0
+        graph.set_constant(name, kept)
+        node.inputs = [node.inputs[0], name] + list(node.inputs[2:])
 
 
 def convert_node(node: onnx.NodeProto, index: int, opset: int) -> Node:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackci.dashboard.pages.trends import trends
+from stackci.dashboard.pages.trends import change_point_traces, trends
 from stackci.dashboard.site import goal_label, line_figure, run_order, slug
 from stackci.model import SPEED_RATIO
 from stackci.results.store import Store
@@ -21,13 +21,14 @@ def speed_figure(sku: str, by_workload: dict[str, list[dict]]) -> dict:
     layout["legend"] = {"title": {"text": "workload"}}
     layout["annotations"] = [goal_label(f"goal {SPEED_GOAL:g}x", SPEED_GOAL)]
     layout["height"] = 380
+    figure["data"] += change_point_traces(by_workload)
     return figure
 
 
 def speed_view(store: Store) -> dict | None:
     """The functional speed trends: one chart per SKU (a line per workload), so a suite of
     many workloads stays a few readable charts."""
-    series = trends(store, SPEED_METRIC)
+    series = trends(store, SPEED_METRIC, exact=False)
     if not series:
         return None
     by_sku: dict[str, dict[str, list[dict]]] = {}

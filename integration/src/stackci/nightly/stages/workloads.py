@@ -33,7 +33,7 @@ def action(combination, params: dict):
                 batch=workload.batch if workload.batch != 1 else None, plan_cache=False,
                 port=ctx.resources.port)
         except StackError as exc:
-            if expected_failure and exc.kind == expected_failure:
+            if expected_failure and workload.expects(sku, exc.kind, str(exc)):
                 return Outcome(PASSED, f"expected {exc.kind}: {exc}",
                                details={"kind": exc.kind, "expected": expected_failure})
             raise

@@ -65,7 +65,8 @@ def dead_code(graph: Graph) -> Graph:
         if any(out in needed for out in node.outputs):
             kept.append(node)
             needed.update(name for name in node.inputs if name)
-    removed = Counter(n.op_type for n in graph.nodes if not any(n is k for k in kept))
+    kept_ids = {id(k) for k in kept}
+    removed = Counter(n.op_type for n in graph.nodes if id(n) not in kept_ids)
     graph.nodes = kept[::-1]
     unused = [name for name in graph.constants if name not in needed]
     for name in unused:

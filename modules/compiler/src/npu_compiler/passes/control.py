@@ -10,6 +10,7 @@ from onnx import helper, numpy_helper
 from npu_compiler.ir import CONTROL_FLOW, DEFERRED, Graph, Node, Value
 from npu_compiler.onnx_import import (DECLARED_INPUTS, SUBGRAPH_OPSET, convert_node,
                                       decode_subgraph, encode_subgraph)
+from npu_compiler.passes.folding import fold_shapes
 from npu_compiler.passes.registry import compiler_pass
 from npu_compiler.passes.shapes import declared_inputs, onnx_attrs, shape_inference
 
@@ -30,9 +31,33 @@ def _inline(graph: Graph, node: Node, branch_name: str) -> list[Node]:
     return nodes
 
 
+# Rounds of inlining and shape folding: each round may make the conditions of the Ifs nested
+# in the branches it inlined constant (silero-vad nests five levels, the last on shapes).
+CONTROL_ROUNDS = 16
+
+
 @compiler_pass("fold_control_flow")
 def fold_control_flow(graph: Graph) -> Graph:
-    """An If on a constant condition is replaced by the branch it takes."""
+    """An If on a constant condition is replaced by the branch it takes; then the shapes the
+    inlined branches compute are folded, which may make more conditions constant (an If on
+    the rank or a dimension of a value the first branch produced), until none is left."""
+    taken = []
+    for _ in range(CONTROL_ROUNDS):
+        inlined = _inline_constant_ifs(graph)
+        if not inlined:
+            break
+        taken += inlined
+        shape_inference(graph)  # the inlined nodes' values
+        fold_shapes(graph)  # conditions computed from those shapes become constants
+    if taken:
+        graph.notes.clear()
+        graph.facts = {}
+        graph.note(f"inlined {len(taken)} If on constant conditions ({', '.join(taken)})",
+                   inlined_branches=len(taken))
+    return graph
+
+
+def _inline_constant_ifs(graph: Graph) -> list[str]:
     taken = []
     changed = True
     while changed:  # an inlined branch may hold an If on a constant too
@@ -46,12 +71,7 @@ def fold_control_flow(graph: Graph) -> Graph:
             taken.append(f"{node.name}: {branch}")
             changed = True
             break
-    if taken:
-        shape_inference(graph)  # the inlined nodes' values
-        graph.notes.clear()
-        graph.note(f"inlined {len(taken)} If on constant conditions ({', '.join(taken)})",
-                   inlined_branches=len(taken))
-    return graph
+    return taken
 
 
 def _first_deferred(graph: Graph) -> int | None:

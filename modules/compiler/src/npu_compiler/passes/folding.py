@@ -144,14 +144,14 @@ def fold_channel_affine(graph: Graph) -> Graph:
     changed = True
     while changed:
         changed = False
-        producers = graph.producers()
+        producers, users = graph.producers(), graph.consumers()  # until the next fold
         for node in list(graph.nodes):
             if node.op_type not in ("Mul", "Add") or len(node.inputs) != 2:
                 continue
             const = next((x for x in node.inputs if x in graph.constants), None)
             data = next((x for x in node.inputs if x not in graph.constants), None)
             first = producers.get(data) if data else None
-            if const is None or first is None or graph.sole_consumer(data) is not node:
+            if const is None or first is None or graph.sole_consumer(data, users) is not node:
                 continue
             shape = graph.value(data).shape
             if graph.value(node.outputs[0]).shape != shape or shape is None or len(shape) < 2:

@@ -115,13 +115,14 @@ def fuse_epilogues(graph: Graph) -> Graph:
     gemm+relu...) when the producer's kernel accepts the resulting fusion pattern. The fused
     node takes the consumer's place in the order, so the residual operand of an Add is ready."""
     fused: Counter = Counter()
+    users, absorbed = graph.consumers(), set()  # kept current as consumers are absorbed
     for producer in list(graph.nodes):
-        if not any(n is producer for n in graph.nodes) or len(producer.outputs) != 1 or \
+        if id(producer) in absorbed or len(producer.outputs) != 1 or \
                 producer.op_type in RUN_TIME_COMPILED:
             continue
         accepted = npu_opslib.get_kernel(producer.op_type).fusions
         while True:
-            consumer = graph.sole_consumer(producer.outputs[0])
+            consumer = graph.sole_consumer(producer.outputs[0], users)
             epilogue = _epilogue_of(graph, producer, consumer) if consumer else None
             if epilogue is None:
                 break
@@ -132,6 +133,9 @@ def fuse_epilogues(graph: Graph) -> Graph:
             producer.epilogue_attrs.append(attrs)
             producer.inputs = producer.inputs + extra
             producer.outputs = list(consumer.outputs)
+            absorbed.add(id(consumer))
+            for name in extra:  # the consumer's other operands are the producer's now
+                users[name] = [producer if u is consumer else u for u in users.get(name, [])]
             graph.nodes.remove(producer)
             graph.nodes[graph.nodes.index(consumer)] = producer
         if producer.fusion:

@@ -25,6 +25,22 @@ class _View:
         self.producers = graph.producers()
         self.users = graph.consumers()
 
+    def replace(self, removed: list[Node], fused: Node) -> None:
+        """`_replace` in the graph and in the view (rebuilding it per match was quadratic)."""
+        _replace(self.graph, removed, fused)
+        gone = {id(n) for n in removed}
+        for node in removed:
+            for name in node.outputs:
+                self.producers.pop(name, None)
+            for name in node.inputs:
+                if name in self.users:
+                    self.users[name] = [u for u in self.users[name] if id(u) not in gone]
+        for name in fused.outputs:
+            self.producers[name] = fused
+        for name in fused.inputs:  # once per use, as Graph.consumers() lists them
+            if name:
+                self.users.setdefault(name, []).append(fused)
+
     def producer(self, value: str, *ops: str) -> Node | None:
         node = self.producers.get(value)
         return node if node is not None and node.op_type in ops else None
@@ -157,8 +173,7 @@ def fuse_layernorm(graph: Graph) -> Graph:
                                             np.zeros(width)).astype(dtype))
         node = Node(name, "LayerNormalization", [x, f"{name}/scale", f"{name}/bias"], [output],
                     {"axis": -1, "epsilon": epsilon})
-        _replace(graph, removed, node)
-        view = _View(graph)
+        view.replace(removed, node)
         fused += 1
     if fused:
         graph.note(f"fused {fused} layer norms (7-9 nodes each) into LayerNormalization",
@@ -221,8 +236,7 @@ def fuse_gelu(graph: Graph) -> Graph:
             continue
         muls, output = tail
         node = Node(f"{erf.name}/gelu", "Gelu", [x], [output], {})
-        _replace(graph, [scaled, erf, add] + muls, node)
-        view = _View(graph)
+        view.replace([scaled, erf, add] + muls, node)
         fused += 1
     if fused:
         graph.note(f"fused {fused} erf-form GELUs (5 nodes each) into Gelu",
@@ -282,8 +296,7 @@ def fuse_attention(graph: Graph) -> Graph:
         inputs = [q, k_t, v] + ([mask] if mask else [])
         node = Node(f"{softmax.name}/attention", "FusedAttention", inputs, [output],
                     {"scale": float(scale)})
-        _replace(graph, removed, node)
-        view = _View(graph)
+        view.replace(removed, node)
         fused += 1
     if fused:
         graph.note(f"fused {fused} attention blocks (MatMul-Softmax-MatMul) into "
