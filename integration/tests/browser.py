@@ -24,6 +24,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -90,7 +91,7 @@ class Browser:
 
         self._process = subprocess.Popen(
             [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + START_TIMEOUT_S
         while not (port_file.is_file() and len(port_file.read_text().split()) >= 2):
@@ -107,12 +108,20 @@ class Browser:
     def close(self) -> None:
         if getattr(self, "_ws", None) is not None:
             self._ws.close()
-        self._process.terminate()
+        # Chromium's own helper processes share the session it was started in: end them all
+        # (they still write into the profile otherwise).
+        self._signal(signal.SIGTERM)
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self._process.kill()
+            self._signal(signal.SIGKILL)
             self._process.wait()
+
+    def _signal(self, number: int) -> None:
+        try:
+            os.killpg(self._process.pid, number)
+        except ProcessLookupError:
+            pass
 
     def _send(self, method: str, session: str | None = None, **params) -> dict:
         """Send one command and wait for its answer, keeping every event seen meanwhile."""
@@ -148,7 +157,7 @@ class Browser:
                             returnByValue=True)
         return result.get("result", {}).get("value")
 
-    def check(self, url: str, *, timeout_s: float = 30.0, screenshot: Path | None = None,
+    def check(self, url: str, *, timeout_s: float = 60.0, screenshot: Path | None = None,
               width: int = 1280, height: int = 900) -> PageCheck:
         target = self._send("Target.createTarget", url="about:blank")["targetId"]
         session = self._send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
@@ -205,7 +214,8 @@ def open_browser():
     binary = chromium_path()
     if binary is None:
         pytest.skip("no Chromium installed")
-    with tempfile.TemporaryDirectory(prefix="stackci-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="stackci-chromium-",
+                                     ignore_cleanup_errors=True) as profile:
         browser = Browser(binary, Path(profile))
         try:
             yield browser

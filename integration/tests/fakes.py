@@ -5,18 +5,20 @@ contracts are real contract.yaml files in the fake environment's sources, the su
 suite.yaml (tiny ONNX models from fakecompiler), preparation and the comparison with
 onnxruntime are real, and so are the store and the dashboard. A test decides, per workload and
 SKU, what the simulated stack does: answer right ("ok"), answer wrong ("mismatch"), "crash",
-"timeout" or "oom".
+"timeout", "oom", or answer right after a while ("slow:SECONDS").
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+import fakeanalysis
 from fakecompiler import tiny_conv_model
 from stackci.errors import StackError
 from stackci.sources.build import Environment
@@ -78,6 +80,7 @@ class FakePort(StackPort):
         self.calls: list[tuple] = []
         self._lock = threading.Lock()
         self.report = conformance_report(1200)
+        self.unfused = False  # the analysed plans lose their fusions (a lost optimization)
         self.library = {"kernels": 155, "variants": 773, "configs": 8441,
                         "custom_kernels": [], "by_kernel": []}
         self.broken: set[str] = set()  # combination keys whose environment fails to build
@@ -85,6 +88,14 @@ class FakePort(StackPort):
         self.sources = {m: tmp_path / "src" / m for m in modules}
         for source in self.sources.values():
             (source / "tests").mkdir(parents=True, exist_ok=True)
+
+    def __getstate__(self) -> dict:
+        # Sent to Dask workers (nightly/dask_worker.py) like the real, stateless port; what a
+        # worker's copy records stays in that worker.
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
 
     # -- what a test sets up ------------------------------------------------------------------
 
@@ -156,12 +167,22 @@ class FakePort(StackPort):
         return {"module": module, "provides": provides, "requires": requires}
 
     def skus(self, python, timeout_s=None) -> list[dict]:
-        return [{"name": "edge", "clock_ghz": 1.0}, {"name": "datacenter", "clock_ghz": 1.5}]
+        shape = {"array_rows": 32, "array_cols": 32, "sram_bytes": 1 << 20,
+                 "dram_bandwidth_gbps": 25.6, "vector_lanes": 16}
+        return [{"name": "edge", "clock_ghz": 1.0, **shape},
+                {"name": "datacenter", "clock_ghz": 1.5, **shape}]
+
+    def compiler(self, python, argv, *, name, sku, timeout_s=None, cwd=None, extra_env=None):
+        """analyze | plan-diff | explore: fakeanalysis's documents."""
+        self._called("compiler", argv[0], sku)
+        return fakeanalysis.answer(argv, skipped_everywhere=self.unfused)
 
     def run_model(self, python, request) -> dict:
         workload = request.model.stem.rsplit("-", 2)[0]  # <name>-<seed>-<hash>.onnx
         self._called("run_model", workload, request.sku, str(python))
         behaviour = self.behaviour.get((workload, request.sku), "ok")
+        if behaviour.startswith("slow:"):  # "slow:SECONDS": right, after that long
+            time.sleep(float(behaviour.split(":")[1]))
         if behaviour == "crash":
             raise StackError("stack failed on model.onnx: boom", kind="unsupported-operator")
         if behaviour == "timeout":

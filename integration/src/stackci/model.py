@@ -41,8 +41,8 @@ OUT_OF_BUDGET = "out of budget"
 
 # -- stages, in the order a night runs them -----------------------------------------------------
 
-STAGES = ("build", "contracts", "tests", "workloads", "conformance", "regressions", "bisect",
-          "publish")
+STAGES = ("build", "contracts", "tests", "workloads", "conformance", "regressions",
+          "analysis", "bisect", "publish")
 
 # How the ONNX node suite classifies a failing case (npu_compiler.conformance).
 FAILURE_CLASSES = ("unsupported_operator", "unsupported_type", "wrong_result", "crash")
@@ -88,6 +88,9 @@ class Outcome:
     lock: tuple[str, dict] | None = None  # (lock hash, lock)
     # Regressions found, moved or searched (results/regressions.py: record_regression_changes)
     regressions: dict | None = None
+    # An analysis job's document, design sweep or advice (results/analysis.py:
+    # record_analysis_outcome)
+    analysis: dict | None = None
 
 
 @dataclass

@@ -35,7 +35,7 @@ def night(ws, store, port, options=None, combinations=None, **kwargs):
 
 
 def by_job(store, run_id):
-    return {(job.name, job.sku): job for job in store.jobs(run_id)}
+    return {(job.name, job.sku): job for job in store.jobs(run_id) if job.stage == "workloads"}
 
 
 def test_a_clean_night_runs_the_whole_dag(ws, store, tmp_path):
@@ -45,9 +45,12 @@ def test_a_clean_night_runs_the_whole_dag(ws, store, tmp_path):
     found = statuses(store, result.run_id)
     tag = port.combination().key[:12]
     probes = {f"bisect:{n}" for n in range(1, 9)}
+    pairs = [(w, s) for w in ("resnet", "bert") for s in ("edge", "datacenter")]
     assert set(found) == {f"build@{tag}", f"contracts@{tag}", "publish", f"regressions@{tag}",
-                          *(f"workloads:{w}:{s}@{tag}" for w in ("resnet", "bert")
-                            for s in ("edge", "datacenter")), *probes}
+                          *(f"workloads:{w}:{s}@{tag}" for w, s in pairs),
+                          *(f"analysis:{w}:{s}@{tag}" for w, s in pairs), "analysis-advice",
+                          *(f"analysis-explore:{s}@{tag}" for s in ("edge", "datacenter")),
+                          *probes}
     # Nothing regressed on a first night, so no culprit search has a probe to run.
     assert {k: v for k, v in found.items() if k not in probes} == \
         {k: "passed" for k in found if k not in probes}
@@ -276,7 +279,9 @@ def test_estimates_from_history_push_jobs_out_of_budget(ws, store, tmp_path):
             row.duration_s = 3600.0
     result = night(ws, store, port, quick(budget_s=1800.0))
     assert result.ok  # out of budget is not a failure
-    assert len(result.summary["out_of_budget"]) == 2
+    # The two workload jobs, and the analyses that need them.
+    assert sorted(k.split(":")[0] for k in result.summary["out_of_budget"]) == [
+        "analysis", "analysis", "workloads", "workloads"]
     rows = [j for j in store.jobs(result.run_id) if j.stage == "workloads"]
     assert {(j.status, j.message, j.reason) for j in rows} == {
         ("not_run", "out of budget", "budget")}

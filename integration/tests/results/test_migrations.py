@@ -28,9 +28,9 @@ def test_the_revisions_have_exactly_one_head():
     assert len(migrate.heads()) == 1, migrate.heads()
 
 
-def test_upgrading_an_empty_database_to_head_gives_exactly_the_tables_of_schema_py(tmp_path):
+def test_upgrading_an_empty_database_to_head_gives_exactly_the_tables_of_schema_py(store_url):
     # A table or column added to schema.py without a revision (or the reverse) fails here.
-    store = Store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    store = Store(store_url)
     assert schema_drift(store.engine) == []
     with store.engine.connect() as connection:
         assert migrate.current(connection) == (migrate.head(),)
@@ -111,11 +111,10 @@ def open_at_once(url: str, processes: int = 4) -> list[str]:
     return found + [f"exit {c.exitcode}" for c in children if c.exitcode != 0]
 
 
-def test_processes_opening_a_fresh_database_at_once_all_succeed(tmp_path):
+def test_processes_opening_a_fresh_database_at_once_all_succeed(store_url):
     # Before Alembic one of them failed with "table schema_version already exists".
-    url = f"sqlite:///{tmp_path / 'home' / 'results.db'}"
-    assert open_at_once(url) == []
-    store = Store(url)
+    assert open_at_once(store_url) == []
+    store = Store(store_url)
     assert len(store.runs()) == 4
     assert schema_drift(store.engine) == []
     store.close()

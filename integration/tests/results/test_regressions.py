@@ -10,8 +10,8 @@ from stackci.results.store import Store
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'results.db'}")
+def store(store_url):
+    store = Store(store_url)
     yield store
     store.close()
 

@@ -8,8 +8,8 @@ from stackci.results.store import Store
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'deep' / 'results.db'}")
+def store(store_url):
+    store = Store(store_url)
     yield store
     store.close()
 
@@ -126,7 +126,8 @@ def test_jobs_can_finish_from_many_threads(store):
     assert len(store.metrics(run_id=run_id)) == 16
 
 
-def test_sqlite_uses_wal(store):
+def test_sqlite_uses_wal(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'results.db'}")
     with store.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
@@ -149,3 +150,9 @@ def test_unknown_status_and_unknown_job_are_refused(store):
 def test_bad_url_is_a_usage_error():
     with pytest.raises(UsageError, match="cannot open results database"):
         Store("nosuchdialect://x")
+
+
+def test_an_unreachable_postgresql_is_a_one_line_usage_error():
+    with pytest.raises(UsageError, match="cannot open results database postgresql") as caught:
+        Store("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert "\n" not in str(caught.value)

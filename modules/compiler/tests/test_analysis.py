@@ -168,6 +168,26 @@ def test_a_sweep_stops_where_device_memory_ends(squeezenet):
     assert "device memory" in sweep["stopped"]
 
 
+def test_a_sweep_stops_where_a_fixed_reshape_refuses_the_batch():
+    # ResNet-50 of the onnx package flattens to [1, 2048]: batch 2 must not compile.
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Reshape", ["r", "s"], ["y"])],
+        "fixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([1, 32], dtype=np.int64), "s")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    assert npu_compiler.compile_model(model, EDGE).steps
+    with pytest.raises(npu_compiler.CompileError, match=r"cannot reshape \(2, 8, 2, 2\)"):
+        npu_compiler.compile_model(model, EDGE, batch=2)
+    sweep = batch_sweep(lambda b: npu_compiler.compile_model(model, EDGE, batch=b), EDGE,
+                        max_batch=8)
+    assert [p["batch"] for p in sweep["points"]] == [1]
+    assert sweep["stopped"].startswith("batch 2 does not compile")
+
+
 def test_what_ifs_price_exactly_as_the_scalar_model(plan):
     points = design_points(EDGE, parse_vary(["array=16x16,32x32,64x32", "sram=256KiB,1MiB,4MiB",
                                              "dram_bandwidth=12.8,25.6,102.4"]))

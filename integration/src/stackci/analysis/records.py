@@ -60,3 +60,17 @@ def import_files(store, directory: Path) -> int:
         store.record_design_sweep(doc, name=path.stem, label="imported")
         os.replace(path, done / "sweeps" / path.name)
     return len(documents) + len(sweeps)
+
+
+def run_inputs(reader) -> tuple[list[dict], dict, list[dict]]:
+    """What a night's advice reads (`reader`: the run's HistoryReader): the documents of its
+    run (the newest per workload x SKU x precision), the newest one before the run of each,
+    by label, and the run's design sweeps."""
+    newest = {}
+    for row in reader.analysis_documents(run_id=reader.run_id):
+        newest[(row["workload"], row["sku"], row["precision"])] = row["document"]
+    earlier, _ = reader.latest_analyses(before_run=reader.run_id)
+    previous = {label_of(row["document"]): row["document"] for row in earlier
+                if (row["workload"], row["sku"], row["precision"]) in newest}
+    sweeps = [row["document"] for row in reader.design_sweeps(run_id=reader.run_id)]
+    return list(newest.values()), previous, sweeps

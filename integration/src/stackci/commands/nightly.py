@@ -13,6 +13,7 @@ from stackci.dashboard.publish import publish
 from stackci.durations import format_duration, parse_duration
 from stackci.errors import UsageError
 from stackci.model import OUTCOMES
+from stackci.nightly.dask_executor import DaskCluster
 from stackci.nightly.display import ProgressDisplay, print_summary
 from stackci.nightly.plan import NightlyOptions
 from stackci.nightly.run import Nightly
@@ -38,15 +39,29 @@ from stackci.workloads.suite import TIERS
              db_argument(),
              arg("--no-tests", action="store_true", help="skip the module test suites"),
              arg("--out", default=None, help="dashboard directory (default .stackci/dashboard)"),
+             arg("--executor", default="local", choices=("local", "dask"),
+                 help="where jobs run: worker threads here (default), or a Dask cluster"),
+             arg("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                 help="the Dask scheduler (with --executor dask; default: a LocalCluster of "
+                      "--workers processes)"),
          ])
 def nightly_command(args) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: expected 1 or more")
+    if args.scheduler and args.executor != "dask":
+        raise UsageError(f"--scheduler {args.scheduler}: only with --executor dask")
     ws = Workspace.discover(args.home)
     store = Store.open(ws, args.db)
+    if args.executor == "local":
+        return _night(args, ws, store, None)
+    with DaskCluster(args.scheduler, workers=args.workers) as cluster:
+        return _night(args, ws, store, cluster.executor)
+
+
+def _night(args, ws, store, executor) -> int:
     console = Console(stderr=True)
     display = ProgressDisplay(console)
-    nightly = Nightly(ws, store, dashboard_dir=args.out, reporter=display)
+    nightly = Nightly(ws, store, dashboard_dir=args.out, reporter=display, executor=executor)
     try:
         if args.resume:
             result = nightly.resume()

@@ -10,6 +10,8 @@ regressions.html  the stored regressions, open ones first: culprit module, commi
 fidelity.html  the latest fidelity run (our scalesim mode against SCALE-Sim) per array and
                dataflow, and the worst total-cycle difference per fidelity run
 ops/*.html     op-level breakdown of the latest run of one workload on one SKU
+analysis.html, analysis/*.html, sweetspots.html, explore.html, advice.html
+               the workload analysis (pages/analysis.py)
 data.json      the figures the pages show, for scripts and tests
 assets/        plotly.min.js (copied from the installed plotly package) and the stylesheet
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from stackci.dashboard.pages.analysis import analysis_views
 from stackci.dashboard.pages.conformance import (CONFORMANCE_METRIC, LIBRARY_METRICS,
                                                  combination_series, conformance_view,
                                                  library_view)
@@ -80,6 +83,7 @@ def publish(store: Store, out_dir: str | Path) -> Path:
     regressions = regressions_view(store)
     (out / "regressions.html").write_text(templates.get_template("regressions.html").render(
         root="", regressions=regressions, generated=generated))
+    publish_analysis(templates, out, analysis_views(store), generated)
     speed = speed_view(store)
     index = out / "index.html"
     index.write_text(templates.get_template("index.html").render(
@@ -97,3 +101,17 @@ def publish(store: Store, out_dir: str | Path) -> Path:
                       "trend": fidelity["trend"]} if fidelity else None},
         indent=1, default=str))
     return index
+
+
+def publish_analysis(templates, out: Path, views: dict, generated: str) -> None:
+    (out / "analysis").mkdir(exist_ok=True)
+    for page in views["documents"]:
+        (out / page["page"]).write_text(templates.get_template("analysis_doc.html").render(
+            root="../", d=page, generated=generated))
+    for name, template, context in (
+            ("analysis.html", "analysis.html", {"views": views}),
+            ("sweetspots.html", "sweetspots.html", {"sweet": views["sweet"]}),
+            ("explore.html", "explore.html", {"sweeps": views["explore"]}),
+            ("advice.html", "advice.html", {"advice": views["advice"]})):
+        (out / name).write_text(templates.get_template(template).render(
+            root="", generated=generated, **context))

@@ -7,8 +7,8 @@ import time
 # Before a job has history, assume this long (seconds): generous, so a new job does not push
 # the night past its budget unnoticed.
 DEFAULT_ESTIMATES = {"build": 600.0, "contracts": 10.0, "tests": 300.0, "workloads": 300.0,
-                     "conformance": 900.0, "regressions": 30.0, "bisect": 600.0,
-                     "publish": 30.0}
+                     "conformance": 900.0, "regressions": 30.0, "analysis": 300.0,
+                     "bisect": 600.0, "publish": 30.0}
 
 
 class Budget:

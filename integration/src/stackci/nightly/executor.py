@@ -21,8 +21,8 @@ from typing import Protocol
 
 from stackci.durations import format_duration
 from stackci.errors import StackciError, StackError
-from stackci.model import (BUDGET, DEPENDENCY, ERROR, INTERRUPTED, NOT_RUN, OUT_OF_BUDGET,
-                           PASSED, TIMEOUT, Job, JobContext, Outcome)
+from stackci.model import (BUDGET, DEPENDENCY, ERROR, INTERRUPTED, NOT_APPLICABLE, NOT_RUN,
+                           OUT_OF_BUDGET, PASSED, TIMEOUT, Job, JobContext, Outcome)
 from stackci.nightly.budget import Budget
 from stackci.nightly.recording import Recorder
 from stackci.nightly.resources import Resources
@@ -128,6 +128,8 @@ class Executor:
                 status, reason = self.ended[dep]
                 if reason == BUDGET:
                     return f"{OUT_OF_BUDGET} (needs {dep}, not run)", BUDGET
+                if reason == NOT_APPLICABLE:  # what needs a job that does not apply neither
+                    return f"not applicable (needs {dep}, not applicable)", NOT_APPLICABLE
                 return f"dependency {dep} {status.replace('_', ' ')}", DEPENDENCY
         return None
 

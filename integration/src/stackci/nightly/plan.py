@@ -23,7 +23,7 @@ from stackci.compat import coverage
 from stackci.compat.verify import verify_window
 from stackci.errors import UsageError
 from stackci.model import Job
-from stackci.nightly.stages import ACTIONS
+from stackci.nightly.stages import ACTIONS, analysis
 from stackci.sources.combination import Combination
 from stackci.sources.resolve import resolve
 from stackci.workloads.suite import Suite, load_suite
@@ -181,6 +181,9 @@ def plan_jobs(combinations: list, workloads: list, options: NightlyOptions,
                                     priority=rank * 10000 + index,
                                     params={"workload": workload.to_record(), "sku": sku}))
     jobs += regression_jobs(combinations, jobs, options)
+    gating = [c for c in combinations if not options.default_plan
+              or c.name in GATING_COMBINATIONS]
+    jobs += [JobSpec(**spec) for spec in analysis.job_specs(gating, workloads, jobs)]
     others = tuple(job.key for job in jobs)
     jobs.append(JobSpec("publish", "publish", "dashboard", "publish", after=others))
     return jobs

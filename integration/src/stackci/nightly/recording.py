@@ -63,6 +63,9 @@ class Recorder:
             self.store.upsert_sku(sku["name"], sku)
         if outcome.regressions:
             self.store.record_regression_changes(self.run_id, outcome.regressions)
+        if outcome.analysis:
+            self.store.record_analysis_outcome(self.run_id, job.key, job.combination_id,
+                                               outcome.analysis)
         self.store.finish_job(self.run_id, job.key, status=outcome.status,
                               message=outcome.message, duration_s=duration_s, details=details,
                               metrics=outcome.metrics, ops=outcome.ops)

@@ -71,12 +71,14 @@ def estimates_for(store: Store, jobs: list[Job]) -> dict[str, float]:
 
 class Nightly:
     """Nights against a store. `port` is the stack (tests pass a fake); `suite` the manifest
-    path (default workloads/suite.yaml)."""
+    path (default workloads/suite.yaml); `executor` makes the executor of a run from
+    Executor's arguments (default the thread executor; DaskCluster.executor for Dask)."""
 
     def __init__(self, ws, store: Store, *, port: StackPort | None = None, suite=None,
                  dashboard_dir: Path | None = None, reporter: Reporter | None = None,
-                 heartbeat_s: float = leases.HEARTBEAT_S):
+                 heartbeat_s: float = leases.HEARTBEAT_S, executor=None):
         self.ws, self.store = ws, store
+        self.make_executor = executor or Executor
         self.heartbeat_s = heartbeat_s
         self.port = port or StackPort()
         self.suite = suite
@@ -173,13 +175,12 @@ class Nightly:
                               lambda: publish(self.store, self.dashboard_dir),
                               results=HistoryReader(self.store, run_id))
         share_cores(options.workers)
-        executor = Executor(self.store, run_id, dag, resources, budget=budget,
-                            estimates=estimates_for(self.store, jobs),
-                            job_timeout_s=options.job_timeout_s, workers=options.workers,
-                            workdir=self.ws.home / "runs" / str(run_id),
-                            done={k: v for k, v in done.items() if k not in
-                                  {job.key for job in last}},
-                            reporter=self.reporter, journal=self._journal(run_id))
+        executor = self.make_executor(
+            self.store, run_id, dag, resources, budget=budget,
+            estimates=estimates_for(self.store, jobs), job_timeout_s=options.job_timeout_s,
+            workers=options.workers, workdir=self.ws.home / "runs" / str(run_id),
+            done={k: v for k, v in done.items() if k not in {job.key for job in last}},
+            reporter=self.reporter, journal=self._journal(run_id))
         with stop_on_signals():
             try:
                 ended = executor.run()

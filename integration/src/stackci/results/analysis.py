@@ -69,6 +69,20 @@ class AnalysisStore:
                     points=sweep.get("points", [])))
             return row.id
 
+    def record_analysis_outcome(self, run_id: int, job_key: str, combination_id: int | None,
+                                found: dict) -> None:
+        """What a nightly analysis job returned (Outcome.analysis): a document with its plan,
+        a design sweep, or an advice report."""
+        label = found.get("label", "")
+        if "document" in found:
+            self.record_analysis(found["document"], label=label, plan=found.get("plan"),
+                                 run_id=run_id, job_key=job_key, combination_id=combination_id)
+        if "sweep" in found:
+            self.record_design_sweep(found["sweep"], name=found.get("name", job_key),
+                                     label=label, run_id=run_id)
+        if "advice" in found:
+            self.record_advice(found["advice"], run_id=run_id)
+
     def record_design_sweep(self, doc: dict, *, name: str, label: str = "",
                             run_id: int | None = None) -> int:
         with self._write_lock, self._sessions.begin() as session:

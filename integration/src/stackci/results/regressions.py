@@ -181,3 +181,17 @@ class HistoryReader:
 
     def plan_params(self, run_id: int, stage: str, name: str) -> dict | None:
         return self._store.plan_params(run_id, stage, name)
+
+    # The analysis stage's reads (results/analysis.py): earlier nights' plans and documents.
+
+    def previous_plan(self, workload: str, sku: str, precision: str) -> dict | None:
+        return self._store.previous_plan(workload, sku, precision, self.run_id)
+
+    def analysis_documents(self, **filters) -> list[dict]:
+        return self._store.analysis_documents(**filters)
+
+    def latest_analyses(self, before_run: int | None = None):
+        return self._store.latest_analyses(before_run)
+
+    def design_sweeps(self, **filters) -> list[dict]:
+        return self._store.design_sweeps(**filters)

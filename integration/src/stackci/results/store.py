@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from stackci.errors import StackciError, UsageError
@@ -81,6 +81,19 @@ class Store(RegressionStore, AnalysisStore, LeaseStore, JournalStore):
     def close(self) -> None:
         self.engine.dispose()
 
+    def _insert_if_absent(self, change):
+        """`change(session)` in one write transaction, its result. It creates a row only if
+        none has its key yet (a combination, a lock, a SKU): another process sharing the
+        database (a second nightly) may insert the same key between the check and the insert;
+        then this transaction fails on the unique key and runs again, finding that row."""
+        for attempt in range(3):
+            try:
+                with self._write_lock, self._sessions.begin() as session:
+                    return change(session)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
     # -- writing -----------------------------------------------------------------------------
 
     def start_run(self, *, tier: str, budget_s: float, plan: dict, host: str = "",
@@ -104,18 +117,22 @@ class Store(RegressionStore, AnalysisStore, LeaseStore, JournalStore):
     def record_combination(self, name: str, key: str, modules: dict[str, dict]) -> int:
         """The id of the combination `key`, created with its version vector if new.
         `modules` maps module -> {version, commit, tree_hash}."""
-        with self._write_lock, self._sessions.begin() as session:
-            found = session.scalar(select(CombinationRow).where(CombinationRow.key == key))
-            if found is not None:
-                return found.id
-            row = CombinationRow(name=name, key=key)
-            session.add(row)
-            session.flush()
-            for module, info in modules.items():
-                session.add(CombinationModule(
-                    combination_id=row.id, module=module, version=str(info["version"]),
-                    commit=str(info["commit"]), tree_hash=str(info["tree_hash"])))
-            return row.id
+        return self._insert_if_absent(lambda session: self._combination_row(session, name, key,
+                                                                            modules))
+
+    @staticmethod
+    def _combination_row(session: Session, name: str, key: str, modules: dict) -> int:
+        found = session.scalar(select(CombinationRow).where(CombinationRow.key == key))
+        if found is not None:
+            return found.id
+        row = CombinationRow(name=name, key=key)
+        session.add(row)
+        session.flush()
+        for module, info in modules.items():
+            session.add(CombinationModule(
+                combination_id=row.id, module=module, version=str(info["version"]),
+                commit=str(info["commit"]), tree_hash=str(info["tree_hash"])))
+        return row.id
 
     def add_jobs(self, run_id: int, jobs: list[dict]) -> None:
         """Create the planned jobs of a run (status not_run until they start); jobs already
@@ -168,16 +185,17 @@ class Store(RegressionStore, AnalysisStore, LeaseStore, JournalStore):
             return job.id
 
     def upsert_sku(self, name: str, data: dict) -> None:
-        with self._write_lock, self._sessions.begin() as session:
+        def change(session: Session) -> None:
             row = session.get(SkuRow, name)
             if row is None:
                 session.add(SkuRow(name=name, data=data))
             else:
                 row.data = data
+        self._insert_if_absent(change)
 
     def record_lock(self, combination_key: str, lock_hash: str, lock: dict) -> None:
         """Store a built environment's lock with its combination (once per lock)."""
-        with self._write_lock, self._sessions.begin() as session:
+        def change(session: Session) -> None:
             combination = session.scalar(select(CombinationRow)
                                          .where(CombinationRow.key == combination_key))
             if combination is None:
@@ -185,6 +203,7 @@ class Store(RegressionStore, AnalysisStore, LeaseStore, JournalStore):
             if session.get(CombinationLock, (combination.id, lock_hash)) is None:
                 session.add(CombinationLock(combination_id=combination.id, lock_hash=lock_hash,
                                             lock=lock))
+        self._insert_if_absent(change)
 
     def locks(self, combination_id: int) -> list[dict]:
         with self._sessions() as session:

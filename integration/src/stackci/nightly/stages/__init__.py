@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from stackci.nightly.stages import build, conformance, contracts, publish, tests, workloads
 from stackci.nightly.stages import bisect, regressions  # after workloads: probes run them
+from stackci.nightly.stages import analysis
 
 ACTIONS = {
     "build": build.action,
@@ -20,5 +21,8 @@ ACTIONS = {
     "opslib-size": conformance.opslib_size_action,
     "regressions": regressions.action,
     "bisect": bisect.action,
+    "analysis": analysis.analyze_action,
+    "analysis-explore": analysis.explore_action,
+    "analysis-advice": analysis.advice_action,
     "publish": publish.action,
 }

@@ -85,9 +85,25 @@ def shape_inference(graph: Graph) -> Graph:
     # round of onnx's inference (as many as custom operators chained, at most).
     while custom_shapes(graph):
         _onnx_shapes(graph)
+    _check_reshapes(graph)
     known = sum(1 for v in graph.values.values() if v.shape is not None)
     graph.note(f"{known} values with known shapes ({known - known_before} new)")
     return graph
+
+
+def _check_reshapes(graph: Graph) -> None:
+    """onnx's inference takes a constant target shape as it is, whatever the input holds: a
+    model whose Reshape fixes the batch ([1, 2048]) compiled at batch 2 and failed only when
+    it ran. Refused here, when both shapes are known."""
+    for node in graph.nodes:
+        if node.op_type != "Reshape" or not node.inputs or not node.outputs:
+            continue
+        before, after = graph.value(node.inputs[0]).shape, graph.value(node.outputs[0]).shape
+        if before is None or after is None:
+            continue
+        if int(np.prod(before)) != int(np.prod(after)):
+            raise CompileError(f"{node.describe()}: cannot reshape {tuple(before)} "
+                               f"({int(np.prod(before))} elements) into {tuple(after)}")
 
 
 def custom_shapes(graph: Graph) -> int:
