@@ -37,6 +37,9 @@ STORE_FAILED = "store-failed"
 RERUN_REASONS = (RUNNER_LOST, STORE_FAILED)
 # Why a job may be not run without anything having gone wrong.
 NOT_FAILURES = (BUDGET, NOT_APPLICABLE)
+# Why a passed job did not run tonight: its inputs are those of a stored passing result,
+# which it repeats (details["reused_from"] names the run and job; nightly/reuse.py).
+REUSED = "reused"
 OUT_OF_BUDGET = "out of budget"
 
 # -- stages, in the order a night runs them -----------------------------------------------------
@@ -118,4 +121,6 @@ class Job:
 
     @property
     def order(self) -> tuple:
-        return (STAGES.index(self.stage), self.priority, self.key)
+        """Which ready job starts first: the best priority (nightly/planner.py), then the
+        earlier stage."""
+        return (self.priority, STAGES.index(self.stage), self.key)

@@ -31,7 +31,7 @@ def test_every_published_page_renders_without_errors(tmp_path, store):
         port = FakePort(tmp_path, latency_us=latency)
         Nightly(Workspace(repo=REPO, home=tmp_path / "home"), store, port=port,
                 suite=port.suite_path(), dashboard_dir=tmp_path / "site").start(
-            NightlyOptions(tier="smoke", no_tests=True), [port.combination()])
+            NightlyOptions(tier="smoke", no_tests=True, no_reuse=True), [port.combination()])
     pages = check_site(tmp_path / "site")
     assert "index.html" in pages and any(name.startswith("ops/") for name in pages)
     for name, page in pages.items():

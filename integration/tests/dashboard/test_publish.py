@@ -29,7 +29,9 @@ def night(tmp_path, store, latency_us, **options):
     ws = Workspace(repo=REPO, home=tmp_path / "home")
     return Nightly(ws, store, port=port, suite=port.suite_path(),
                    dashboard_dir=tmp_path / "site").start(
-        NightlyOptions(tier="smoke", no_tests=True, **options), [port.combination()])
+        # no_reuse: the fake measures another latency behind unchanged inputs.
+        NightlyOptions(tier="smoke", no_tests=True, **{"no_reuse": True, **options}),
+        [port.combination()])
 
 
 def test_two_nights_give_two_points_per_trend(tmp_path, store):
@@ -65,7 +67,7 @@ def test_pages_work_offline(tmp_path, store):
     assert (site / "assets" / "plotly.min.js").stat().st_size > 1_000_000
     index = (site / "index.html").read_text()
     assert "Plotly.newPlot" in index and "Run 1" in index
-    assert "hit its budget" not in index
+    assert "job(s) out</strong>" not in index and "P0:" not in index
     assert 'class="status completed"' in index  # published once the run was over
 
 
@@ -90,8 +92,9 @@ def test_banner_names_jobs_left_out_by_the_budget(tmp_path, store):
             row.duration_s = 3600.0
     night(tmp_path, store, 100.0, budget_s=1800.0)
     index = (tmp_path / "site" / "index.html").read_text()
-    assert "hit its budget" in index
-    assert "workloads:resnet:edge@" in index.split("hit its budget")[1].split("</section>")[0]
+    assert "job(s) out</strong>" in index and "P0: run 2 does not fit its budget" in index
+    banner = index.split("job(s) out</strong>")[1].split("</section>")[0]
+    assert "workloads:resnet:edge@" in banner and "since tonight" in banner
 
 
 def test_an_empty_store_publishes_a_page(tmp_path, store):
@@ -118,7 +121,7 @@ def conformance_night(tmp_path, store, passed: int, failures: dict):
     ws = Workspace(repo=REPO, home=tmp_path / "home")
     return Nightly(ws, store, port=port, suite=port.suite_path(),
                    dashboard_dir=tmp_path / "site").start(
-        NightlyOptions(tier="nightly", no_tests=True), [port.combination()])
+        NightlyOptions(tier="nightly", no_tests=True, no_reuse=True), [port.combination()])
 
 
 def test_conformance_trend_and_failures_by_class(tmp_path, store):

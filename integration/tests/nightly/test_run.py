@@ -144,7 +144,7 @@ def test_coverage_combinations_report_findings_without_failing_the_run(ws, store
     port.run_model = lambda python, request: (
         _mismatch(real_run_model(python, request), request)
         if str(python).startswith("/fake/coverage") else real_run_model(python, request))
-    result = night(ws, store, port, options, [master, coverage])
+    result = night(ws, store, port, replace(options, no_reuse=True), [master, coverage])
     assert result.ok and len(result.findings) == 4
 
 
@@ -310,7 +310,9 @@ def test_cli_exit_codes(cli_env, capsys):
     assert "jobs by stage and outcome" in out and "2h00m budget" in out
 
     cli_env.behaviour[("bert", "edge")] = "mismatch"
-    assert cli.main(["nightly", "--tier", "smoke", "--no-tests", "-c", "master"]) == 1
+    # The fake changed behind unchanged inputs: only --no-reuse runs it again.
+    assert cli.main(["nightly", "--tier", "smoke", "--no-tests", "-c", "master",
+                     "--no-reuse"]) == 1
     assert "1 job(s) of master or release:latest failed, errored or timed out" in \
         capsys.readouterr().err
 

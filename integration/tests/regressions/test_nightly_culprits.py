@@ -87,7 +87,7 @@ def nightly(ws, store, port):
     nightly = Nightly(ws, store, port=port, suite=port.suite_path(),
                       dashboard_dir=ws.home / "site")
     return nightly.start(NightlyOptions(tier="smoke", no_tests=True, skus=["edge"],
-                                        bisect_probes=10, workers=1))
+                                        bisect_probes=10, workers=1, no_reuse=True))
 
 
 def note(repo, text):

@@ -16,10 +16,21 @@ from stackci.model import OUTCOMES
 from stackci.nightly.dask_executor import DaskCluster
 from stackci.nightly.display import ProgressDisplay, print_summary
 from stackci.nightly.plan import NightlyOptions
+from stackci.nightly.progress import PlainProgress
 from stackci.nightly.run import Nightly
 from stackci.results.store import Store
 from stackci.workspace import Workspace
 from stackci.workloads.suite import TIERS
+
+
+# The default plan's bound: the README's first line on a fresh clone within ten minutes on a
+# 2-core machine (measured: docs/design.md, "Planning the night"). The coverage beyond it
+# rotates through the following nights, carried over first.
+MAX_COMBINATIONS = 3
+
+# The exit status of a night whose gating jobs passed but did not all fit the budget: distinct
+# from a failure (1) and a usage error (2), so a scheduler can tell "make the night fit".
+GATING_DOES_NOT_FIT = 3
 
 
 @command("nightly", "run the nightly: build, contracts, tests, workloads, publish, within a "
@@ -33,11 +44,17 @@ from stackci.workloads.suite import TIERS
              *combination_arguments(default=None),
              arg("--budget", default="24h", help="wall time for the whole run (default 24h)"),
              arg("--workers", type=int, default=2, help="jobs run at once (default 2)"),
+             arg("--max-combinations", type=int, default=MAX_COMBINATIONS, metavar="N",
+                 help="the default plan's bound on combinations, master and release:latest "
+                 f"included (default {MAX_COMBINATIONS}; 0: every one); the rest are carried "
+                 "over to the next nights"),
              arg("--job-timeout", default="30m", help="limit per job (default 30m)"),
              arg("--resume", action="store_true",
                  help="continue the latest unfinished run, redoing only unfinished jobs"),
              db_argument(),
              arg("--no-tests", action="store_true", help="skip the module test suites"),
+             arg("--no-reuse", action="store_true",
+                 help="run every job, even where a stored passing result has the same inputs"),
              arg("--out", default=None, help="dashboard directory (default .stackci/dashboard)"),
              arg("--executor", default="local", choices=("local", "dask"),
                  help="where jobs run: worker threads here (default), or a Dask cluster"),
@@ -48,6 +65,9 @@ from stackci.workloads.suite import TIERS
 def nightly_command(args) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: expected 1 or more")
+    if args.max_combinations < 0:
+        raise UsageError(f"--max-combinations {args.max_combinations}: expected 0 (no bound) "
+                         "or more")
     if args.scheduler and args.executor != "dask":
         raise UsageError(f"--scheduler {args.scheduler}: only with --executor dask")
     ws = Workspace.discover(args.home)
@@ -60,7 +80,9 @@ def nightly_command(args) -> int:
 
 def _night(args, ws, store, executor) -> int:
     console = Console(stderr=True)
-    display = ProgressDisplay(console)
+    # A live display only where a person watches; a log (CI, `| tee`) gets plain lines.
+    display = ProgressDisplay(console) if console.is_terminal and sys.stdout.isatty() \
+        else PlainProgress()
     nightly = Nightly(ws, store, dashboard_dir=args.out, reporter=display, executor=executor)
     try:
         if args.resume:
@@ -72,7 +94,8 @@ def _night(args, ws, store, executor) -> int:
                 default_plan=args.combination is None and not args.pin,
                 budget_s=parse_duration(args.budget, "--budget"), workers=args.workers,
                 job_timeout_s=parse_duration(args.job_timeout, "--job-timeout"),
-                no_tests=args.no_tests))
+                no_tests=args.no_tests, max_combinations=args.max_combinations,
+                no_reuse=args.no_reuse))
     finally:
         display.close()
     print_summary(Console(), result.run_id, result.summary)
@@ -80,12 +103,17 @@ def _night(args, ws, store, executor) -> int:
         print(f"stackci: run {result.run_id}: {len(result.findings)} job(s) of coverage "
               "combinations did not pass (findings for the compatibility matrix, not gating): "
               + ", ".join(result.findings), file=sys.stderr)
-    if result.ok:
-        return 0
-    bad = len(result.summary["bad"]) - len(result.findings)
-    print(f"stackci: run {result.run_id}: {bad} job(s) of master or release:latest failed, "
-          "errored or timed out", file=sys.stderr)
-    return 1
+    if not result.ok:
+        bad = len(result.summary["bad"]) - len(result.findings)
+        print(f"stackci: run {result.run_id}: {bad} job(s) of master or release:latest "
+              "failed, errored or timed out", file=sys.stderr)
+        return 1
+    if result.gating_left_out:
+        print(f"stackci: run {result.run_id}: P0: {len(result.gating_left_out)} gating "
+              "job(s) did not fit the budget (exit 3): "
+              + ", ".join(result.gating_left_out[:10]), file=sys.stderr)
+        return GATING_DOES_NOT_FIT
+    return 0
 
 
 @command("runs", "list the stored runs with their job counts", [

@@ -26,7 +26,7 @@ class ProgressDisplay:
         self._running: list[str] = []
         self._lock = threading.Lock()
 
-    def begin(self, total: int, already_done: int) -> None:
+    def begin(self, total: int, already_done: int, **_plan) -> None:
         self._task = self._progress.add_task("nightly", total=total, completed=already_done)
         self._progress.start()
 
@@ -53,7 +53,22 @@ class ProgressDisplay:
                               else "nightly")
 
 
+def print_p0(console: Console, summary: dict) -> None:
+    """First of all: what does not fit the day."""
+    p0 = summary.get("p0")
+    if not p0:
+        return
+    console.print(f"[bold red]P0: the night does not fit its budget[/]: predicted to end at "
+                  f"{format_duration(p0.get('predicted_end_s'))} of a "
+                  f"{format_duration(p0.get('budget_s'))} budget; stage {p0['stage']} pushes "
+                  f"it over with {p0['count']} job(s): " + ", ".join(p0["jobs"][:10])
+                  + (" ..." if p0["count"] > 10 else ""))
+    if p0.get("gating"):
+        console.print(f"[bold red]P0: gating job(s) cannot fit[/]: " + ", ".join(p0["gating"]))
+
+
 def print_summary(console: Console, run_id: int, summary: dict) -> None:
+    print_p0(console, summary)
     table = Table(title=f"run {run_id}: jobs by stage and outcome")
     table.add_column("stage")
     for outcome in OUTCOMES:
@@ -73,10 +88,23 @@ def print_summary(console: Console, run_id: int, summary: dict) -> None:
         for job in summary["slowest"]:
             slow.add_row(job["key"], job["status"], format_duration(job["duration_s"]))
         console.print(slow)
-    if summary["out_of_budget"]:
-        console.print(f"[bold yellow]{len(summary['out_of_budget'])} job(s) not run: out of "
-                      f"budget[/] (first priority: make the night fit): "
-                      + ", ".join(summary["out_of_budget"]))
+    left_out = summary["out_of_budget"]
+    if left_out:
+        deferred = summary.get("deferred_combinations")
+        console.print(f"[bold yellow]{len(left_out)} job(s) not run: out of budget[/], carried "
+                      "over to the next night"
+                      + (f" ({deferred} combination(s) beyond --max-combinations)" if deferred
+                         else "") + ": " + ", ".join(left_out[:10])
+                      + (" ..." if len(left_out) > 10 else ""))
+    reused = summary.get("reused") or {}
+    if reused.get("count"):
+        console.print(f"{reused['count']} job(s) reused (same inputs as a stored pass) from "
+                      f"run(s) {', '.join(map(str, reused['from_runs']))}, saving "
+                      f"{format_duration(reused['saved_s'])}; --no-reuse runs them all")
+    waited = [job for job in summary.get("carried", []) if job["status"] != NOT_RUN]
+    if waited:
+        console.print(f"{len(waited)} carried-over job(s) ran tonight, after waiting up to "
+                      f"{max(job['nights'] for job in waited)} night(s)")
     for job in summary["bad"]:
         console.print(f"[{STYLES[job['status']]}]{job['status']}[/] {job['key']}: "
                       f"{job['message']}")

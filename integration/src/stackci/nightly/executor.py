@@ -22,7 +22,7 @@ from typing import Protocol
 from stackci.durations import format_duration
 from stackci.errors import StackciError, StackError
 from stackci.model import (BUDGET, DEPENDENCY, ERROR, INTERRUPTED, NOT_APPLICABLE, NOT_RUN,
-                           OUT_OF_BUDGET, PASSED, TIMEOUT, Job, JobContext, Outcome)
+                           OUT_OF_BUDGET, PASSED, REUSED, TIMEOUT, Job, JobContext, Outcome)
 from stackci.nightly.budget import Budget
 from stackci.nightly.recording import Recorder
 from stackci.nightly.resources import Resources
@@ -50,7 +50,7 @@ class Executor:
     def __init__(self, store, run_id: int, jobs: list[Job], resources: Resources, *,
                  budget: Budget, estimates: dict[str, float], job_timeout_s: float,
                  workers: int = 2, workdir: Path, done: dict[str, str] | None = None,
-                 reporter: Reporter | None = None, grace_s: float = 60.0,
+                 reporter: Reporter | None = None, reuse=None, grace_s: float = 60.0,
                  poll_s: float = 0.2, journal: Journal | None = None):
         self.store, self.run_id, self.resources = store, run_id, resources
         self.recorder = Recorder(store, run_id, journal)
@@ -60,6 +60,7 @@ class Executor:
         self.workers = max(1, workers)
         self.workdir = workdir
         self.reporter = reporter or SilentReporter()
+        self.reuse = reuse  # a nightly.reuse.Reuse, or None: every job runs
         # key -> (status, reason) of every job that has ended; reason: "budget" | "dependency"
         # | "not-applicable" (the combination lacks an interface version the job needs)
         # | "interrupted" for not_run, "" otherwise.
@@ -101,15 +102,24 @@ class Executor:
         self._end(job, outcome, time.monotonic() - started)
         return self.ended[job.key]
 
+    def leave_out(self, job: Job, message: str, details: dict) -> None:
+        """Record a job the plan left out before the night began (not run for the budget:
+        carried over to the next night)."""
+        self._end(job, Outcome(NOT_RUN, message, details=details), None, reason=BUDGET)
+
     # -- scheduling --------------------------------------------------------------------------
 
     def _start_ready(self, pending: list[Job]) -> list[Job]:
         still: list[Job] = []
+        busy = False  # once a ready job waits for a worker, no job after it may go first
         for job in pending:
             blocked = self._blocked(job)
             if blocked is not None:
                 self._end(job, Outcome(NOT_RUN, blocked[0]), None, reason=blocked[1])
-            elif not self._ready(job) or len(self._running) >= self.workers:
+            elif not self._ready(job):
+                still.append(job)
+            elif busy or len(self._running) >= self.workers:
+                busy = True
                 still.append(job)
             elif not self.budget.fits(self.estimates.get(job.key, 0.0)):
                 self._end(job, Outcome(NOT_RUN, OUT_OF_BUDGET, details={
@@ -171,7 +181,19 @@ class Executor:
 
     def _work(self, job: Job, context: JobContext) -> None:
         started = time.monotonic()
+        inputs, outcome = None, None
+        if self.reuse is not None:  # nightly/reuse.py: the same inputs give the stored result
+            try:
+                inputs = self.reuse.inputs_key(job)
+                outcome = self.reuse.lookup(job, inputs)
+            except Exception:  # noqa: BLE001 - a key that cannot be made: run the job
+                inputs = None
+        if outcome is not None:
+            self._end(job, outcome, None, reason=REUSED)
+            return
         outcome = run_action(job, context)
+        if inputs is not None:
+            outcome.details["inputs"] = inputs
         self._end(job, outcome, time.monotonic() - started)
 
     def _end(self, job: Job, outcome: Outcome, duration_s: float | None, *,

@@ -7,7 +7,10 @@
        outcome) -> bisect x N (one culprit-search probe each, a chain) -> publish
 
 Without --combination or --pin the night runs the default plan (compat/coverage.py): master,
-release:latest and the fewest combinations covering every verified-compatible pair.
+release:latest and the fewest combinations covering every verified-compatible pair, at most
+`max_combinations` of them: the rest are deferred (their jobs recorded as not run for the
+budget, and planned first among the coverage next night). nightly/planner.py estimates,
+orders and predicts the jobs.
 
 A `Plan` (options, resolved combinations, and every job with its action name and parameters,
 workloads included as full records) is stored with the run. `--resume` rebuilds the jobs from
@@ -23,7 +26,10 @@ from stackci.compat import coverage
 from stackci.compat.verify import verify_window
 from stackci.errors import UsageError
 from stackci.model import Job
+from stackci.nightly.planner import (COVERAGE, GATING, NEW, History, p0_of, predict, prioritise,
+                                     remeasure_sample)
 from stackci.nightly.stages import ACTIONS, analysis
+from stackci.results.history import past_jobs
 from stackci.sources.combination import Combination
 from stackci.sources.resolve import resolve
 from stackci.workloads.suite import Suite, load_suite
@@ -41,6 +47,10 @@ class NightlyOptions:
     job_timeout_s: float = 30 * 60.0
     no_tests: bool = False
     default_plan: bool = False  # master, release:latest and pairwise coverage (coverage.py)
+    # The default plan's bound on combinations (gating ones included); 0: no bound. The
+    # CLI's default (commands/nightly.py) is measured: docs/design.md, "Planning the night".
+    max_combinations: int = 0
+    no_reuse: bool = False  # run every job, even where a stored result has the same inputs
     # Probes of culprit searches a night may run after the gating work (0: none); each is a
     # job the budget admits or leaves for the next night (stages/bisect.py).
     bisect_probes: int = 8
@@ -78,11 +88,25 @@ class Plan:
     options: NightlyOptions
     combinations: list[Combination]
     jobs: list[JobSpec]
+    # What the planner found (nightly/planner.py): job key -> estimate (seconds) and where it
+    # came from; combination keys deferred by --max-combinations (their jobs are not run);
+    # job key -> {nights, since, run_id} for work carried over; the P0 when it does not fit.
+    estimates: dict[str, float] = field(default_factory=dict)
+    estimate_sources: dict[str, str] = field(default_factory=dict)
+    deferred: list[str] = field(default_factory=list)
+    carried: dict[str, dict] = field(default_factory=dict)
+    predicted_end_s: float | None = None
+    p0: dict | None = None
+    remeasure: list[str] = field(default_factory=list)  # reusable jobs that run all the same
 
     def to_dict(self) -> dict:
         return {"options": asdict(self.options),
                 "combinations": [c.to_dict() for c in self.combinations],
-                "jobs": [job.to_dict() for job in self.jobs]}
+                "jobs": [job.to_dict() for job in self.jobs],
+                "estimates": self.estimates, "estimate_sources": self.estimate_sources,
+                "deferred": self.deferred, "carried": self.carried,
+                "predicted_end_s": self.predicted_end_s, "p0": self.p0,
+                "remeasure": self.remeasure}
 
     @classmethod
     def from_dict(cls, data: dict, suite: Suite | None = None) -> "Plan":
@@ -93,7 +117,12 @@ class Plan:
         combinations = [Combination.from_dict(c) for c in data["combinations"]]
         jobs = data.get("jobs") or []
         if all(isinstance(job, dict) for job in jobs):
-            return cls(options, combinations, [JobSpec.from_dict(job) for job in jobs])
+            return cls(options, combinations, [JobSpec.from_dict(job) for job in jobs],
+                       estimates=data.get("estimates") or {},
+                       estimate_sources=data.get("estimate_sources") or {},
+                       deferred=data.get("deferred") or [], carried=data.get("carried") or {},
+                       predicted_end_s=data.get("predicted_end_s"), p0=data.get("p0"),
+                       remeasure=data.get("remeasure") or [])
         again = make_plan(None, None, options, suite, combinations)
         again.jobs = [job for job in again.jobs if job.key in set(jobs)]
         return again
@@ -106,6 +135,13 @@ class Plan:
         names = {c.key: c.name for c in self.combinations}
         return frozenset(job.key for job in self.jobs if job.combination is not None
                          and names[job.combination] not in GATING_COMBINATIONS)
+
+    def gating(self) -> frozenset[str]:
+        return frozenset(job.key for job in self.jobs) - self.advisory()
+
+    def deferred_jobs(self) -> list[JobSpec]:
+        deferred = set(self.deferred)
+        return [job for job in self.jobs if job.combination in deferred]
 
     def to_jobs(self) -> list[Job]:
         """The executable jobs: each spec's action made from its stored parameters."""
@@ -122,15 +158,48 @@ class Plan:
 
 def make_plan(ws, store, options: NightlyOptions, suite: Suite | None = None,
               combinations: list[Combination] | None = None) -> Plan:
-    """Resolve the combinations (unless given), select the workloads, and lay out the DAG."""
+    """Resolve the combinations (unless given), select the workloads, lay out the DAG, then
+    estimate, order and predict it against the budget (nightly/planner.py)."""
     suite = suite or load_suite()
+    history = History(past_jobs(store) if store is not None else [])
     combinations = combinations or choose_combinations(ws, store, options)
+    classes = {c.key: GATING if not options.default_plan or c.name in GATING_COMBINATIONS
+               else COVERAGE if history.knows_combination(c.key) else NEW
+               for c in combinations}
+    combinations, deferred = cap_combinations(combinations, classes, history,
+                                              options.max_combinations)
     workloads = suite.select(options.tier, names=options.workloads or None)
     conformance = suite.conformance
     if conformance is None or options.workloads or not conformance.in_tier(options.tier):
         conformance = None  # naming workloads asks for those alone
-    return Plan(options, combinations, plan_jobs(combinations, workloads, options,
-                                                 conformance=conformance))
+    specs = plan_jobs(combinations, workloads, options, conformance=conformance)
+    specs, carried = prioritise(specs, classes, history, weekly=options.tier == "weekly")
+    plan = Plan(options, combinations, specs, deferred=[c.key for c in deferred],
+                carried=carried, remeasure=remeasure_sample(specs, history))
+    for spec in specs:
+        plan.estimates[spec.key], plan.estimate_sources[spec.key] = history.estimate(
+            spec.key, spec.stage, spec.name, spec.sku)
+    prediction = predict(specs, plan.estimates, options.workers, options.budget_s,
+                         skip=frozenset(job.key for job in plan.deferred_jobs()))
+    plan.predicted_end_s = round(prediction.end_s, 1)
+    plan.p0 = p0_of(prediction, specs, plan.gating())
+    return plan
+
+
+def cap_combinations(combinations: list[Combination], classes: dict[str, int],
+                     history: History, cap: int) -> tuple[list[Combination], list[Combination]]:
+    """(all of them, the ones past the cap), coverage reordered: combinations with work
+    carried over first (longest waiting first), then new ones, then the rest as discovered."""
+    gating = [c for c in combinations if classes[c.key] == GATING]
+    waited = {c.key: max((history.carried(key) or {"nights": 0})["nights"]
+                         for key in history.by_key if key.endswith("@" + c.key[:12]))
+              if history.knows_combination(c.key) else 0 for c in combinations}
+    others = sorted((c for c in combinations if classes[c.key] != GATING),
+                    key=lambda c: (-waited[c.key], classes[c.key]))
+    if cap <= 0 or len(gating) + len(others) <= cap:
+        return gating + others, []
+    keep = max(0, cap - len(gating))
+    return gating + others, others[keep:]
 
 
 def choose_combinations(ws, store, options: NightlyOptions) -> list[Combination]:

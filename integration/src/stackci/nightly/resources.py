@@ -34,6 +34,10 @@ class Resources:
                 self._made[key] = make()
             return self._made[key]
 
+    def once(self, key: str, make: Callable[[], Any]) -> Any:
+        """`make()`'s value, made once per night under `key` (e.g. a workload's input hashes)."""
+        return self._once(key, make)
+
     def environment(self, combination):
         return self._once(f"env:{combination.key}",
                           lambda: self.port.environment(self.ws, combination))

@@ -19,8 +19,8 @@ from pathlib import Path
 from stackci import __version__
 from stackci.dashboard.publish import publish
 from stackci.errors import StackciError, UsageError
-from stackci.model import (BAD_STATUSES, ERROR, FINISHED_STATUSES, NOT_FAILURES, NOT_RUN, PASSED,
-                           RERUN_REASONS, RUNNER_LOST, RUNNING, Job)
+from stackci.model import (BAD_STATUSES, BUDGET, ERROR, FINISHED_STATUSES, NOT_FAILURES, NOT_RUN,
+                           OUT_OF_BUDGET, PASSED, RERUN_REASONS, RUNNER_LOST, RUNNING, Job)
 from stackci.nightly import lease as leases
 from stackci.nightly.budget import DEFAULT_ESTIMATES, Budget
 from stackci.nightly.executor import Executor, Reporter
@@ -28,6 +28,7 @@ from stackci.nightly.plan import NightlyOptions, Plan, make_plan
 from stackci.nightly.recording import combination_vector
 from stackci.nightly.regressions import run_regressions, write_team_reports
 from stackci.nightly.resources import Resources
+from stackci.nightly.reuse import Reuse
 from stackci.nightly.signals import stop_on_signals
 from stackci.nightly.summary import summarise
 from stackci.results.regressions import HistoryReader
@@ -53,6 +54,12 @@ class RunResult:
         apply."""
         return all(status == PASSED or (status == NOT_RUN and reason in NOT_FAILURES)
                    for key, (status, reason) in self.ended.items() if key not in self.advisory)
+
+    @property
+    def gating_left_out(self) -> list[str]:
+        """Gating jobs the budget left out: the night does not fit its day (exit 3)."""
+        return sorted(key for key, (status, reason) in self.ended.items()
+                      if key not in self.advisory and status == NOT_RUN and reason == BUDGET)
 
     @property
     def findings(self) -> list[str]:
@@ -169,18 +176,28 @@ class Nightly:
         last = [job for job in jobs if job.stage == "publish"]
         dag = [job for job in jobs if job.stage != "publish"]
         budget = Budget(options.budget_s, used_before)
+        estimates = plan.estimates or estimates_for(self.store, jobs)
         if hasattr(self.reporter, "begin"):
-            self.reporter.begin(len(jobs), len(done))
+            self.reporter.begin(len(jobs), len(done), jobs=jobs, estimates=estimates,
+                                budget=budget, workers=options.workers, done=set(done))
         resources = Resources(self.ws, self.port,
                               lambda: publish(self.store, self.dashboard_dir),
                               results=HistoryReader(self.store, run_id))
         share_cores(options.workers)
         executor = self.make_executor(
-            self.store, run_id, dag, resources, budget=budget,
-            estimates=estimates_for(self.store, jobs), job_timeout_s=options.job_timeout_s,
-            workers=options.workers, workdir=self.ws.home / "runs" / str(run_id),
+            self.store, run_id, dag, resources, budget=budget, estimates=estimates,
+            job_timeout_s=options.job_timeout_s, workers=options.workers,
+            workdir=self.ws.home / "runs" / str(run_id),
             done={k: v for k, v in done.items() if k not in {job.key for job in last}},
-            reporter=self.reporter, journal=self._journal(run_id))
+            reporter=self.reporter, journal=self._journal(run_id),
+            reuse=Reuse(self.store, resources, {spec.key: spec for spec in plan.jobs},
+                        enabled=not options.no_reuse, sample=plan.remeasure))
+        deferred = {spec.key for spec in plan.deferred_jobs()}
+        for job in dag:
+            if job.key in deferred and job.key not in executor.ended:
+                executor.leave_out(job, f"{OUT_OF_BUDGET}: carried over (beyond "
+                                   f"--max-combinations {options.max_combinations})",
+                                   {"max_combinations": options.max_combinations})
         with stop_on_signals():
             try:
                 ended = executor.run()
@@ -193,18 +210,18 @@ class Nightly:
         if failure is not None:  # the rest reads the store: the journal holds the night
             raise failure
         reports = write_team_reports(self.store, self.ws, self.ws.home / "runs" / str(run_id))
-        self.store.finish_run(run_id, "completed", self._summary(run_id, budget, reports))
+        self.store.finish_run(run_id, "completed", self._summary(run_id, budget, reports, plan))
         for job in last:  # the site, once, showing the finished run
             ended[job.key] = executor.run_now(job)
-        summary = self._summary(run_id, budget, reports)
+        summary = self._summary(run_id, budget, reports, plan)
         self.store.update_run(run_id, summary=summary)
         return RunResult(run_id, ended, summary, plan.advisory())
 
 
-    def _summary(self, run_id: int, budget: Budget, reports: list[Path]) -> dict:
+    def _summary(self, run_id: int, budget: Budget, reports: list[Path], plan=None) -> dict:
         """summarise's, ending with the regressions the night found and where the per-team
         reports are."""
-        return {**summarise(self.store, run_id, budget),
+        return {**summarise(self.store, run_id, budget, plan),
                 "regressions": run_regressions(self.store, self.ws, run_id),
                 "team_reports": [str(p) for p in reports if p.suffix == ".md"]}
 
