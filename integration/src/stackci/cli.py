@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from stackci.errors import StackciError
 
 # The command modules: importing each fills the registry below. One line per module; a new
@@ -29,6 +31,7 @@ COMMAND_MODULES = (
     "stackci.commands.serve",
     "stackci.commands.analysis",
     "stackci.commands.regressions",
+    "stackci.commands.store",
 )
 
 
@@ -125,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     except StackciError as exc:
         print(f"stackci: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except SQLAlchemyError as exc:  # a damaged or unreachable store: one line, no traceback
+        problem = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+        print(f"stackci: error: the results database failed: {problem} (`stackci store "
+              "check` names damaged tables)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as stop:
         signum = getattr(stop, "signum", signal.SIGINT)
         print(f"stackci: interrupted ({signal.Signals(signum).name}); finished results are "

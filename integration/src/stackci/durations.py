@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from stackci.errors import UsageError
@@ -23,8 +24,8 @@ def parse_duration(text: str | float, option: str = "duration") -> float:
             raise UsageError(f"{option} {text!r}: expected a duration like 90s, 30m, 24h "
                              "or 1h30m") from None
         seconds = sum(float(number) * UNITS[unit] for number, unit in parts)
-    if seconds <= 0:
-        raise UsageError(f"{option} {text!r}: expected a positive duration")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"{option} {text!r}: expected a positive, finite duration")
     return seconds
 
 

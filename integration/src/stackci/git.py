@@ -12,11 +12,14 @@ from typing import IO
 
 
 def run(repo: Path, *args: str, stdout: IO | None = None) -> subprocess.CompletedProcess:
-    """`git -C repo args...`, output captured as text (or stdout streamed to a file)."""
+    """`git -C repo args...`, output captured as text (or stdout streamed to a file). Bytes
+    that are not UTF-8 (a file's content at a commit) come through as surrogate escapes, for
+    the reader to report (documents.decode), never a UnicodeDecodeError here."""
     if stdout is not None:
         return subprocess.run(["git", "-C", str(repo), *args], stdout=stdout,
-                              stderr=subprocess.PIPE, text=True)
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+                              stderr=subprocess.PIPE, text=True, errors="surrogateescape")
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                          errors="surrogateescape")
 
 
 def git(repo: Path, *args: str) -> str:

@@ -31,6 +31,10 @@ BUDGET, DEPENDENCY, NOT_APPLICABLE, INTERRUPTED = (
 # Why a job is `error` without its own fault: the nightly running it was killed or crashed
 # (nightly/lease.py); a resume runs it again.
 RUNNER_LOST = "runner-lost"
+# Why a job is `error` after the results database failed mid-run (nightly/recording.py): its
+# error may be the database's, so a resume runs it again too.
+STORE_FAILED = "store-failed"
+RERUN_REASONS = (RUNNER_LOST, STORE_FAILED)
 # Why a job may be not run without anything having gone wrong.
 NOT_FAILURES = (BUDGET, NOT_APPLICABLE)
 # Why a passed job did not run tonight: its inputs are those of a stored passing result,

@@ -89,7 +89,7 @@ def test_defects_name_file_and_field(tmp_path, text, message):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(UsageError, match="contract.yaml: cannot read contract"):
+    with pytest.raises(UsageError, match="contract.yaml: not found"):
         load_contract(tmp_path / "contract.yaml")
 
 

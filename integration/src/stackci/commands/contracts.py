@@ -159,7 +159,7 @@ def contracts_check_command(args: argparse.Namespace) -> int:
     combo = resolve(ws, args.combination, args.pin)
     sources = export_sources(ws, combo)
     versions = {m: mv.version for m, mv in combo.modules.items()}
-    loaded = load_contracts(sources, versions)
+    loaded = load_contracts(sources, versions, {m: mv.commit for m, mv in combo.modules.items()})
     verdict = check_declared(loaded)
     if not verdict.ok and is_git_checkout(ws):
         verdict.problems = chains(ws, loaded, verdict.edges)

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import yaml
 from packaging.version import Version
 
 from stackci import git
 from stackci.compat.contracts import (CONTRACT_FILE, Contract, explain, format_specifier,
-                                      parse_contract)
+                                      parse_contract, shown_path)
+from stackci.documents import decode, parse_yaml, read_text
 from stackci.errors import UsageError
 from stackci.sources import modules as comb
 from stackci.sources import releases as rel
@@ -72,19 +72,15 @@ class Edge:
 
 def contract_of(ws: Workspace, mv: ModuleVersion) -> Contract:
     """The module's contract.yaml as it is at mv's commit (or on disk for the worktree)."""
+    where = Path(shown_path(mv.module, mv.commit))
     if mv.commit == WORKTREE:
-        path = ws.repo / "modules" / mv.module / CONTRACT_FILE
-        text, where = path.read_text(), path
+        text = read_text(ws.repo / "modules" / mv.module / CONTRACT_FILE, str(where))
     else:
-        where = Path(f"{comb.module_path(ws, mv.module)}/{CONTRACT_FILE} at {mv.commit[:12]}")
         text = _git_show(ws, mv.commit, f"{comb.module_path(ws, mv.module)}/{CONTRACT_FILE}")
         if text is None:
             raise UsageError(f"{where}: missing")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return parse_contract(data, where, version=mv.version)
+    return parse_contract(parse_yaml(decode(text, str(where)), str(where)), where,
+                          version=mv.version)
 
 
 def _git_show(ws: Workspace, commit: str, path: str) -> str | None:

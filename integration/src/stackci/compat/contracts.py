@@ -17,10 +17,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from stackci.documents import load_yaml, one_line
 from stackci.errors import UsageError
 
 CONTRACT_FILE = "contract.yaml"
@@ -68,29 +68,25 @@ class Verdict:
 
 # --- loading ---------------------------------------------------------------------------------
 
-def load_contract(path: str | Path, *, version: str = "") -> Contract:
-    """Read and validate one contract.yaml; any defect is a UsageError naming file and field.
+def load_contract(path: str | Path, *, version: str = "", shown: str | None = None
+                  ) -> Contract:
+    """Read and validate one contract.yaml; any defect is a UsageError naming file and field:
+    `shown` (as the user knows the file, e.g. `modules/runtime/contract.yaml @ 1a2b3c4d5e6f`
+    for a copy exported from a commit), else its path.
 
     The module's release version (for messages) is `version`, else the pyproject beside it.
     """
     path = Path(path)
     version = version or _version_beside(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read contract ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return parse_contract(data, path, version=version)
+    where = Path(shown) if shown else path
+    return parse_contract(load_yaml(path, str(where)), where, version=version)
 
 
 def _version_beside(path: Path) -> str:
     try:
         pyproject = tomllib.loads((path.parent / "pyproject.toml").read_text())
         return str(pyproject["project"]["version"])
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
         return ""
 
 
@@ -98,6 +94,7 @@ def parse_contract(data, path: Path, *, version: str = "") -> Contract:
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping with module, provides, requires")
     unknown = sorted(set(map(str, data)) - {"module", "provides", "requires"})
+    unknown = [one_line(name, 60) for name in unknown]
     if unknown:
         raise UsageError(f"{path}: unknown field {unknown[0]!r} "
                          "(expected module, provides, requires)")
@@ -276,12 +273,24 @@ def _where(contract: Contract) -> str:
     return str(contract.path) if contract.path else f"contract of {contract.module}"
 
 
-def load_contracts(sources: dict[str, Path], versions: dict[str, str] | None = None
-                   ) -> dict[str, Contract]:
-    """The contracts of a combination, read from each module's exported source tree."""
+def shown_path(module: str, commit: str | None) -> str:
+    """A module's contract.yaml as the user knows it: its path in the repository at the
+    commit it was exported from (not the cache copy the harness reads)."""
+    where = f"modules/{module}/{CONTRACT_FILE}"
+    if not commit:
+        return where
+    return f"{where} (working tree)" if commit == "worktree" else f"{where} @ {commit[:12]}"
+
+
+def load_contracts(sources: dict[str, Path], versions: dict[str, str] | None = None,
+                   commits: dict[str, str] | None = None) -> dict[str, Contract]:
+    """The contracts of a combination, read from each module's exported source tree (named
+    in errors by the module's path at `commits[module]`)."""
     contracts = {}
     for module, root in sources.items():
-        contract = load_contract(root / CONTRACT_FILE, version=(versions or {}).get(module, ""))
+        contract = load_contract(root / CONTRACT_FILE, version=(versions or {}).get(module, ""),
+                                 shown=shown_path(module, (commits or {}).get(module))
+                                 if commits else None)
         if contract.module != module:
             raise UsageError(f"{contract.path}: module: says {contract.module!r} "
                              f"but the file belongs to module {module!r}")

@@ -24,7 +24,9 @@ from stackci.errors import StackciError, StackError
 from stackci.model import (BUDGET, DEPENDENCY, ERROR, INTERRUPTED, NOT_APPLICABLE, NOT_RUN,
                            OUT_OF_BUDGET, PASSED, REUSED, TIMEOUT, Job, JobContext, Outcome)
 from stackci.nightly.budget import Budget
+from stackci.nightly.recording import Recorder
 from stackci.nightly.resources import Resources
+from stackci.results.journal import Journal
 from stackci.stack import runner
 
 
@@ -49,8 +51,9 @@ class Executor:
                  budget: Budget, estimates: dict[str, float], job_timeout_s: float,
                  workers: int = 2, workdir: Path, done: dict[str, str] | None = None,
                  reporter: Reporter | None = None, reuse=None, grace_s: float = 60.0,
-                 poll_s: float = 0.2):
+                 poll_s: float = 0.2, journal: Journal | None = None):
         self.store, self.run_id, self.resources = store, run_id, resources
+        self.recorder = Recorder(store, run_id, journal)
         self.jobs = {job.key: job for job in jobs}
         self.budget, self.estimates = budget, estimates
         self.job_timeout_s, self.grace_s, self.poll_s = job_timeout_s, grace_s, poll_s
@@ -92,7 +95,7 @@ class Executor:
         the summary); its (status, reason)."""
         self.jobs[job.key] = job
         self.ended.pop(job.key, None)
-        self.store.start_job(self.run_id, job.key, estimate_s=self.estimates.get(job.key))
+        self.recorder.start_job(job.key, self.estimates.get(job.key))
         self.reporter.started(job)
         started = time.monotonic()
         outcome = run_action(job, self._context(job))
@@ -145,8 +148,7 @@ class Executor:
             return all(dep in self.ended for dep in (*job.needs, *job.after))
 
     def _start(self, job: Job) -> None:
-        estimate = self.estimates.get(job.key)
-        self.store.start_job(self.run_id, job.key, estimate_s=estimate)
+        self.recorder.start_job(job.key, self.estimates.get(job.key))
         self._running[job.key] = time.monotonic() + self.job_timeout_s + self.grace_s
         self.reporter.started(job)
         context = self._context(job)
@@ -215,21 +217,7 @@ class Executor:
 
     def _record(self, job: Job, outcome: Outcome, duration_s: float | None,
                 details: dict) -> None:
-        """The job's result and the evidence it carries, then the time used so far (so a
-        killed run resumes with the budget it had left)."""
-        if outcome.lock is not None and job.combination is not None:
-            self.store.record_lock(job.combination.key, *outcome.lock)
-        for sku in outcome.skus:
-            self.store.upsert_sku(sku["name"], sku)
-        if outcome.regressions:
-            self.store.record_regression_changes(self.run_id, outcome.regressions)
-        if outcome.analysis:
-            self.store.record_analysis_outcome(self.run_id, job.key, job.combination_id,
-                                               outcome.analysis)
-        self.store.finish_job(self.run_id, job.key, status=outcome.status,
-                              message=outcome.message, duration_s=duration_s, details=details,
-                              metrics=outcome.metrics, ops=outcome.ops)
-        self.store.update_run(self.run_id, summary={"used_s": self.budget.used()})
+        self.recorder.finish_job(job, outcome, duration_s, details, self.budget.used())
 
 
 def job_thread(key: str) -> str:

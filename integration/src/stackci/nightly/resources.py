@@ -9,7 +9,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from stackci.compat.contracts import Contract, load_contract, provided_interfaces
+from stackci.compat.contracts import (Contract, load_contract, provided_interfaces,
+                                      shown_path)
 from stackci.stack.port import StackPort
 from stackci.workloads.prepare import PreparedWorkload, prepare
 
@@ -45,7 +46,9 @@ class Resources:
         """module -> its contract.yaml as built into the combination's environment."""
         def load():
             env = self.environment(combination)
-            return {module: load_contract(Path(source) / "contract.yaml")
+            modules = env.combination.modules
+            return {module: load_contract(Path(source) / "contract.yaml", shown=shown_path(
+                        module, modules[module].commit if module in modules else None))
                     for module, source in env.sources.items()}
         return self._once(f"contracts:{combination.key}", load)
 

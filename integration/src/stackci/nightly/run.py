@@ -20,17 +20,19 @@ from stackci import __version__
 from stackci.dashboard.publish import publish
 from stackci.errors import StackciError, UsageError
 from stackci.model import (BAD_STATUSES, BUDGET, ERROR, FINISHED_STATUSES, NOT_FAILURES, NOT_RUN,
-                           OUT_OF_BUDGET, PASSED, RUNNER_LOST, RUNNING, Job)
+                           OUT_OF_BUDGET, PASSED, RERUN_REASONS, RUNNER_LOST, RUNNING, Job)
 from stackci.nightly import lease as leases
 from stackci.nightly.budget import DEFAULT_ESTIMATES, Budget
 from stackci.nightly.executor import Executor, Reporter
 from stackci.nightly.plan import NightlyOptions, Plan, make_plan
+from stackci.nightly.recording import combination_vector
 from stackci.nightly.regressions import run_regressions, write_team_reports
 from stackci.nightly.resources import Resources
 from stackci.nightly.reuse import Reuse
 from stackci.nightly.signals import stop_on_signals
 from stackci.nightly.summary import summarise
 from stackci.results.regressions import HistoryReader
+from stackci.results.journal import Journal, journal_path, run_entry
 from stackci.results.store import Store
 from stackci.stack import runner
 from stackci.stack.port import StackPort
@@ -66,11 +68,6 @@ class RunResult:
                       if key in self.advisory and status in BAD_STATUSES)
 
 
-def combination_vector(combination) -> dict[str, dict]:
-    return {module: {"version": mv.version, "commit": mv.commit, "tree_hash": mv.tree_hash}
-            for module, mv in combination.modules.items()}
-
-
 def estimates_for(store: Store, jobs: list[Job]) -> dict[str, float]:
     found = {}
     for job in jobs:
@@ -103,9 +100,11 @@ class Nightly:
 
     def run_plan(self, plan: Plan) -> RunResult:
         """Record a new run of `plan` and execute it."""
-        run_id = self.store.start_run(tier=plan.options.tier, budget_s=plan.options.budget_s,
-                                      plan=plan.to_dict(), host=socket.gethostname(),
-                                      harness_version=__version__)
+        row = {"tier": plan.options.tier, "budget_s": plan.options.budget_s,
+               "plan": plan.to_dict(), "host": socket.gethostname(),
+               "harness_version": __version__}
+        run_id = self.store.start_run(**row)
+        self._journal(run_id).append(run_entry(run_id, **row))
         lease = leases.Lease(self.store, run_id, heartbeat_s=self.heartbeat_s)
         lease.take()
         return self._owned(lease, plan, done={}, used_before=0.0)
@@ -124,8 +123,13 @@ class Nightly:
         if held is not None:
             leases.reap(held)
         self._record_lost(run.id, leases.lost_at(held))
+        journal = self._journal(run.id)
+        if not journal.path.exists():  # a run begun before journals, or its journal lost
+            journal.append(run_entry(run.id, tier=run.tier, budget_s=run.budget_s,
+                                     plan=run.plan, host=run.host,
+                                     harness_version=run.harness_version))
         done = {job.key: job.status for job in self.store.jobs(run.id)
-                if job.status in FINISHED_STATUSES and job.reason != RUNNER_LOST}
+                if job.status in FINISHED_STATUSES and job.reason not in RERUN_REASONS}
         self.store.update_run(run.id, status="running")
         return self._owned(lease, plan, done=done, used_before=run.used_s)
 
@@ -138,6 +142,9 @@ class Nightly:
                 self.store.finish_job(run_id, job.key, status=ERROR, message=message,
                                       details={"reason": RUNNER_LOST,
                                                "lost_at": at.isoformat()})
+
+    def _journal(self, run_id: int) -> Journal:
+        return Journal(journal_path(self.ws.home, run_id))
 
     def _owned(self, lease: leases.Lease, plan: Plan, *, done: dict[str, str],
                used_before: float) -> RunResult:
@@ -182,7 +189,7 @@ class Nightly:
             job_timeout_s=options.job_timeout_s, workers=options.workers,
             workdir=self.ws.home / "runs" / str(run_id),
             done={k: v for k, v in done.items() if k not in {job.key for job in last}},
-            reporter=self.reporter,
+            reporter=self.reporter, journal=self._journal(run_id),
             reuse=Reuse(self.store, resources, {spec.key: spec for spec in plan.jobs},
                         enabled=not options.no_reuse, sample=plan.remeasure))
         deferred = {spec.key for spec in plan.deferred_jobs()}
@@ -196,9 +203,12 @@ class Nightly:
                 ended = executor.run()
             except KeyboardInterrupt as stop:
                 runner.kill_groups()
-                self.store.update_run(run_id, status="interrupted", summary={
+                executor.recorder.update_run(status="interrupted", summary={
                     "used_s": budget.used(), "stopped_by": str(stop) or "SIGINT"})
                 raise
+        failure = executor.recorder.ended_badly()
+        if failure is not None:  # the rest reads the store: the journal holds the night
+            raise failure
         reports = write_team_reports(self.store, self.ws, self.ws.home / "runs" / str(run_id))
         self.store.finish_run(run_id, "completed", self._summary(run_id, budget, reports, plan))
         for job in last:  # the site, once, showing the finished run

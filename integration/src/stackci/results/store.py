@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stackci.errors import StackciError, UsageError
 from stackci.model import JOB_STATUSES, RAN_THROUGH_STATUSES, UNFINISHED_RUN_STATUSES
 from stackci.results import migrate
+from stackci.results.journal import JournalStore
 from stackci.results.leases import LeaseStore
 from stackci.results.records import JobRecord, RunRecord
 from stackci.results.analysis import AnalysisStore
@@ -53,7 +54,7 @@ def _row_dict(row: Base) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
 
-class Store(RegressionStore, AnalysisStore, LeaseStore):
+class Store(RegressionStore, AnalysisStore, LeaseStore, JournalStore):
     """The results database. Methods open their own short sessions, so one Store is safe to
     share between worker threads; writes are serialised by a lock (SQLite has one writer)."""
 

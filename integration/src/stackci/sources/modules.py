@@ -15,6 +15,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from stackci import git
+from stackci.documents import decode, one_line, parse_toml
 from stackci.errors import UsageError
 from stackci.sources.combination import WORKTREE, ModuleVersion
 from stackci.workspace import MODULES, Workspace
@@ -52,11 +53,22 @@ def check_module(module: str) -> None:
 
 
 def version_from_pyproject(text: str, where: str) -> str:
+    """project.version of a pyproject.toml's text; `where` names it as the user knows it
+    (`modules/<m>/pyproject.toml at <commit>`). Any bytes: the version or a one-line error
+    blaming what is wrong (the TOML itself, the [project] table, or the version)."""
+    document = parse_toml(decode(text, where), where)
+    project = document.get("project")
+    if not isinstance(project, dict):
+        raise UsageError(f"{where}: [project]: expected a table with name and version")
+    version = project.get("version")
+    if not isinstance(version, str):
+        raise UsageError(f"{where}: project.version: expected a PEP 440 version string, got "
+                         f"{one_line(repr(version), 60)}")
     try:
-        version = tomllib.loads(text)["project"]["version"]
         Version(version)
-    except (tomllib.TOMLDecodeError, KeyError, TypeError, InvalidVersion) as exc:
-        raise UsageError(f"{where}: project.version: expected a PEP 440 version ({exc})") from None
+    except InvalidVersion:
+        raise UsageError(f"{where}: project.version: {one_line(repr(version), 60)} is not a "
+                         "PEP 440 version") from None
     return version
 
 

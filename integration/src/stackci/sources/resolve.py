@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 
-import yaml
 from packaging.version import InvalidVersion, Version
 
+from stackci.documents import load_yaml, one_line
 from stackci.errors import UsageError
 from stackci.sources.combination import WORKTREE, Combination, ModuleVersion
 from stackci.sources.modules import (check_module, is_git_checkout, module_at,
@@ -68,22 +68,28 @@ def resolve_pin(ws: Workspace, module: str, value: str) -> ModuleVersion:
 
 def load_manifest(ws: Workspace, name: str) -> dict[str, str]:
     """A stack release manifest: `contracts/releases/<name>.yaml` with `modules: {m: version}`."""
-    path = ws.repo / "contracts" / "releases" / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise UsageError(f"no release manifest {path} (known: {', '.join(known) or 'none'})")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    directory = ws.repo / "contracts" / "releases"
+    known = sorted(p.stem for p in directory.glob("*.yaml") if p.is_file())
+    # A name, never a path: release:../../x must not read a file outside contracts/releases.
+    if name not in known:
+        raise UsageError(f"no release manifest {name!r} in contracts/releases/ (known: "
+                         f"{', '.join(known) or 'none'})")
+    path = directory / f"{name}.yaml"
+    shown = f"contracts/releases/{name}.yaml"
+    data = load_yaml(path, shown)
     modules = data.get("modules") if isinstance(data, dict) else None
     if not isinstance(modules, dict):
-        raise UsageError(f"{path}: modules: expected a mapping module -> version")
+        raise UsageError(f"{shown}: modules: expected a mapping module -> version")
     missing = [m for m in MODULES if m not in modules]
-    unknown = [m for m in modules if m not in MODULES]
+    unknown = [one_line(repr(m), 40) for m in modules if m not in MODULES]
     if missing or unknown:
-        raise UsageError(f"{path}: modules: missing {missing or 'none'}, "
+        raise UsageError(f"{shown}: modules: missing {missing or 'none'}, "
                          f"unknown {unknown or 'none'}")
+    for module in MODULES:
+        if not isinstance(modules[module], (str, int, float)) or isinstance(modules[module],
+                                                                            bool):
+            raise UsageError(f"{shown}: modules.{module}: expected a release version, got "
+                             f"{one_line(repr(modules[module]), 60)}")
     return {m: str(modules[m]) for m in MODULES}
 
 

@@ -38,8 +38,8 @@ def _compare_one(name, got, want: np.ndarray, atol: float, rtol: float,
                       f"dtype {got.dtype} differs from expected {want.dtype}")
     if got.size == 0:
         return _entry(name, got, 0.0, 0.0, True)
-    # At least 1-D: a scalar output (PLCMOS's score) has errors that can be masked too.
-    got64, want64 = np.atleast_1d(got.astype(np.float64)), np.atleast_1d(want.astype(np.float64))
+    # Flat copies: a scalar (0-d) output compares like any other (item assignment below).
+    got64, want64 = got.astype(np.float64).ravel(), want.astype(np.float64).ravel()
     abs_error = np.abs(got64 - want64)
     # NaN where NaN is expected, and equal infinities, are right (inf - inf would be NaN)
     abs_error[(np.isnan(got64) & np.isnan(want64)) | (got64 == want64)] = 0.0

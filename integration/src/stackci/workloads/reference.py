@@ -191,6 +191,32 @@ def check_input_names(inputs, expected: set[str], what: str) -> None:
         )
 
 
+def check_input_dtypes(feeds: dict, inputs, what: str) -> None:
+    """A UsageError naming the first input whose dtype is not the model's: inputs are checked,
+    never cast (an int64 array for a float input is the user's mistake, not a number to
+    round). String data is only ever right for a string input."""
+    for value in inputs:
+        if value.name not in feeds:
+            continue
+        elem_type = value.type.tensor_type.elem_type
+        given = np.asarray(feeds[value.name]).dtype
+        if elem_type == onnx.TensorProto.STRING:
+            if given.kind not in "USO":
+                raise UsageError(f"{what}: input {value.name!r}: given dtype {given}, "
+                                 "expected string data")
+            continue
+        try:
+            expected = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+        except (KeyError, TypeError, ValueError):
+            continue  # an element type numpy has no dtype for: the stack will say
+        if given.kind in "USOV":
+            raise UsageError(f"{what}: input {value.name!r}: given {given} (not numbers), "
+                             f"expected dtype {expected}")
+        if given != expected:
+            raise UsageError(f"{what}: input {value.name!r}: given dtype {given}, expected "
+                             f"{expected} (inputs are checked, not cast)")
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:300] + ("..." if len(text) > 300 else "")

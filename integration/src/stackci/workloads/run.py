@@ -47,7 +47,8 @@ def run_model(python, model_path, sku: str, *, inputs=None, seed: int = 0,
     if not model_path.is_file():
         raise UsageError(f"model not found: {model_path}")
     model = reference.load_model(model_path, load_weights=False)
-    input_names = {value.name for value in reference.model_inputs(model)}
+    inputs_of_model = list(reference.model_inputs(model))
+    input_names = {value.name for value in inputs_of_model}
     del model
     if inputs is None:
         feeds = reference.random_inputs(model_path, seed, shapes=shapes)
@@ -57,6 +58,7 @@ def run_model(python, model_path, sku: str, *, inputs=None, seed: int = 0,
     else:
         feeds, inputs_label = load_npz(inputs), str(inputs)
     reference.check_input_names(feeds, input_names, f"{inputs_label} for model {model_path}")
+    reference.check_input_dtypes(feeds, inputs_of_model, f"{inputs_label} for model {model_path}")
 
     with tempfile.TemporaryDirectory(prefix="stackci-run-", dir=workdir) as scratch:
         request = ModelRun(model=model_path, sku=sku, precision=precision, batch=batch,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from stackci.documents import load_yaml, one_line
 from stackci.errors import UsageError
 from stackci.workloads import declared
 from stackci.workloads.generators import transformers
@@ -171,12 +171,9 @@ def default_suite_path() -> Path:
 def load_suite(path: str | Path | None = None) -> Suite:
     """Read and validate the suite manifest; every problem names the file and the field."""
     path = Path(path) if path is not None else default_suite_path()
-    try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         raise UsageError(f"suite manifest not found: {path}")
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML ({' '.join(str(exc).split())})")
+    document = load_yaml(path)
     if not isinstance(document, dict):
         raise UsageError(f"{path}: expected a mapping with 'defaults' and 'workloads'")
     _check_keys(path, "", document, SUITE_KEYS)
@@ -374,7 +371,7 @@ def _mapping(path: Path, where: str, value) -> dict:
 
 
 def _check_keys(path: Path, prefix: str, mapping: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(mapping) - allowed)
+    unknown = sorted(one_line(key, 60) for key in mapping if key not in allowed)
     if unknown:
         raise UsageError(f"{path}: {prefix}{unknown[0]}: unknown key "
                          f"(expected: {', '.join(sorted(allowed))})")

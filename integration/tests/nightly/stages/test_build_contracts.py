@@ -34,12 +34,27 @@ def test_a_driver_without_its_sku_cli_still_built(tmp_path):
     port = FakePort(tmp_path)
 
     def no_skus(python, timeout_s=None):
-        raise StackError("python -m npu_driver skus --json exited 1: no such command")
+        raise StackError("python -m npu_driver skus --json exited 2: npu-driver: error: "
+                         "argument command: invalid choice: 'skus' (choose from 'cost')")
 
     port.skus = no_skus
     outcome = ACTIONS["build"](port.combination(), {})(context(tmp_path, port))
     assert outcome.status == "passed" and "SKUs not recorded" in outcome.message
     assert outcome.skus == [] and outcome.lock is not None
+
+
+def test_a_driver_that_cannot_load_its_sku_yaml_fails_the_build(tmp_path):
+    port = FakePort(tmp_path)
+
+    def broken_sku(python, timeout_s=None):
+        raise StackError("python -m npu_driver skus --json exited 2: npu-driver: error: "
+                         "skus/npu-edge.yaml: clock_ghz: expected a positive number")
+
+    port.skus = broken_sku
+    outcome = ACTIONS["build"](port.combination(), {})(context(tmp_path, port))
+    assert outcome.status == "error"
+    assert outcome.message.startswith("the driver cannot load its SKUs: ")
+    assert "skus/npu-edge.yaml: clock_ghz" in outcome.message
 
 
 def test_contracts_are_parsed_once_per_combination_and_checked(tmp_path):
