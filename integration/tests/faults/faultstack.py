@@ -81,8 +81,9 @@ class FaultRepo:
                 "FAULTS_STACK": str(self.stack)}
 
     def argv(self, *args: str, night: bool = True) -> list[str]:
-        base = ["nightly", "--combination", "master", "--no-tests", "--workers", "1",
-                "--job-timeout", "2m"] if night else []
+        # No analysis stage: the compiler-api stand-in has no `analyze` or `explore`.
+        base = ["nightly", "--combination", "master", "--no-tests", "--no-analysis",
+                "--workers", "1", "--job-timeout", "2m"] if night else []
         return [sys.executable, str(HERE / "faultnight.py"), *base, *args]
 
     def start(self, *args: str, night: bool = True) -> subprocess.Popen:

@@ -53,6 +53,8 @@ GATING_DOES_NOT_FIT = 3
                  help="continue the latest unfinished run, redoing only unfinished jobs"),
              db_argument(),
              arg("--no-tests", action="store_true", help="skip the module test suites"),
+             arg("--no-analysis", action="store_true",
+                 help="skip the workload analysis stage (bound, sweet spots, explore, advice)"),
              arg("--no-reuse", action="store_true",
                  help="run every job, even where a stored passing result has the same inputs"),
              arg("--out", default=None, help="dashboard directory (default .stackci/dashboard)"),
@@ -94,7 +96,8 @@ def _night(args, ws, store, executor) -> int:
                 default_plan=args.combination is None and not args.pin,
                 budget_s=parse_duration(args.budget, "--budget"), workers=args.workers,
                 job_timeout_s=parse_duration(args.job_timeout, "--job-timeout"),
-                no_tests=args.no_tests, max_combinations=args.max_combinations,
+                no_tests=args.no_tests, no_analysis=args.no_analysis,
+                max_combinations=args.max_combinations,
                 no_reuse=args.no_reuse))
     finally:
         display.close()

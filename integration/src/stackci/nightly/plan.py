@@ -46,6 +46,7 @@ class NightlyOptions:
     workers: int = 2
     job_timeout_s: float = 30 * 60.0
     no_tests: bool = False
+    no_analysis: bool = False  # leave out the architecture team's analysis stage
     default_plan: bool = False  # master, release:latest and pairwise coverage (coverage.py)
     # The default plan's bound on combinations (gating ones included); 0: no bound. The
     # CLI's default (commands/nightly.py) is measured: docs/design.md, "Planning the night".
@@ -252,7 +253,8 @@ def plan_jobs(combinations: list, workloads: list, options: NightlyOptions,
     jobs += regression_jobs(combinations, jobs, options)
     gating = [c for c in combinations if not options.default_plan
               or c.name in GATING_COMBINATIONS]
-    jobs += [JobSpec(**spec) for spec in analysis.job_specs(gating, workloads, jobs)]
+    if not options.no_analysis:
+        jobs += [JobSpec(**spec) for spec in analysis.job_specs(gating, workloads, jobs)]
     others = tuple(job.key for job in jobs)
     jobs.append(JobSpec("publish", "publish", "dashboard", "publish", after=others))
     return jobs
