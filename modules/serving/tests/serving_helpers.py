@@ -93,3 +93,54 @@ def wait_loaded(model: ServedModel, limit_s=60.0) -> None:
     deadline = time.monotonic() + limit_s
     while model.state == "loading" and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+class GatedBackend(DenseReluBackend):
+    """DenseReluBackend whose executions wait for the test: each records that it started (and on
+    which instance, with what input) and blocks until the test opens the gate, so scheduling
+    tests observe states (both instances executing, requests waiting) instead of timing them.
+
+    Every wait has a generous limit only so that a broken scheduler fails instead of hanging."""
+
+    LIMIT_S = 60.0
+
+    def __init__(self):
+        super().__init__()
+        self.gate = threading.Semaphore(0)
+        self.started: list[tuple[int, float]] = []  # (instance, first input value) in order
+        self.running = 0
+        self.most_running = 0
+        self._changed = threading.Condition()
+
+    def execute(self, inputs, instance=0):
+        with self._changed:
+            self.started.append((instance, float(inputs["x"].flat[0])))
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+            self._changed.notify_all()
+        try:
+            assert self.gate.acquire(timeout=self.LIMIT_S), "the test never opened the gate"
+            return self.infer(inputs), {}
+        finally:
+            with self._changed:
+                self.running -= 1
+                self._changed.notify_all()
+
+    def wait_started(self, count: int) -> None:
+        """Until `count` executions have started (fails after LIMIT_S: they never did)."""
+        with self._changed:
+            assert self._changed.wait_for(lambda: len(self.started) >= count, self.LIMIT_S), \
+                f"{len(self.started)} executions started, expected {count}: {self.started}"
+
+    def open(self, executions: int) -> None:
+        for _ in range(executions):
+            self.gate.release()
+
+
+def wait_until(predicate, what: str, limit_s: float = GatedBackend.LIMIT_S) -> None:
+    """Until `predicate()` holds (a state, not a duration: the limit only stops a broken
+    server from hanging the test)."""
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.002)

@@ -1,6 +1,6 @@
 """What Triton users rely on, against a real `python -m npu_serving` process driven by an
 unchanged `tritonclient.http`: model configuration, statistics, the repository extension,
-scheduling (a full queue, timeouts, priorities, two instances at once), the metrics, and the
+scheduling (a full queue, timeouts, priorities, two instances), the metrics, and the
 request limits and repository boundaries.
 
 Executions are slow on purpose and predictable: the server paces each execution to its
@@ -14,9 +14,7 @@ import http.client
 import re
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -126,17 +124,16 @@ def test_config_is_triton_json(client):
         assert extension in metadata["extensions"]
 
 
-def test_two_instances_run_at_once_and_responses_carry_the_device(client):
-    started = time.monotonic()
+def test_two_instances_serve_and_responses_carry_the_device(client):
+    # Which instance runs a batch does not depend on timing (a free instance waits its turn to
+    # form the next batch), so two requests sent together run on instances 0 and 1. That they
+    # execute at the same moment is shown without timing in test_scheduling.py.
     pending = [client.async_infer("slow", [batch_input(i)[1]]) for i in range(2)]
     results = [request.get_result() for request in pending]
-    elapsed = time.monotonic() - started
     parameters = [result.get_response()["parameters"] for result in results]
     assert sorted(p["instance"] for p in parameters) == [0, 1]
     assert all(p["batch_size"] == 4 and p["simulated_device_time_us"] > 50_000
                for p in parameters)
-    device_s = max(p["simulated_device_time_us"] for p in parameters) / 1e6
-    assert elapsed < 1.9 * device_s, f"{elapsed:.3f} s: the two executions did not overlap"
     for i, result in enumerate(results):
         np.testing.assert_allclose(result.as_numpy("y"), expected_output(np.full((4, 4), i,
                                    np.float32)), rtol=1e-4, atol=1e-5)
@@ -195,52 +192,13 @@ def test_timed_out_request_is_never_executed(client):
         before["inference_stats"]["fail"]["count"] == 1
 
 
-def test_priority_levels_order_the_queue(server):
-    def run(tag, priority, finished, lock):
-        client_ = httpclient.InferenceServerClient(server[0], network_timeout=30)
-        try:
-            client_.infer("slow", [batch_input(1)[1]], priority=priority)
-        except InferenceServerException:
-            tag += " rejected"  # the queue (two places) was full when it arrived
-        finally:
-            client_.close()
-        with lock:
-            finished.append(tag)
-
-    def pending(count, within=20.0) -> bool:
-        # The queue's own gauge, not sleeps: on a loaded machine a request may take longer to
-        # arrive than a sleep allows.
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            if metric(scrape(server[0]), "nv_inference_pending_request_count",
-                      model="slow") == count:
-                return True
-            time.sleep(0.002)
-        return False
-
-    def attempt() -> list[str] | None:
-        """The finishing order when low and high waited together behind two running
-        requests, else None (the scenario did not happen on this attempt)."""
-        finished, lock = [], threading.Lock()
-        with ThreadPoolExecutor(6) as pool:
-            futures = [pool.submit(run, f"busy{i}", 0, finished, lock) for i in range(4)]
-            # Two run and two wait (the queue is full): once the waiting two start, both
-            # instances are busy for a whole execution, and low then high join the queue.
-            ready = pending(2, within=5.0) and pending(0, within=5.0)
-            futures.append(pool.submit(run, "low", 2, finished, lock))
-            ready = ready and pending(1, within=1.0)
-            futures.append(pool.submit(run, "high", 1, finished, lock))
-            ready = ready and pending(2, within=1.0)
-            for future in futures:
-                future.result()
-        return finished if ready and not any("rejected" in f for f in finished) else None
-
-    for _ in range(5):
-        finished = attempt()
-        if finished is not None:
-            assert finished.index("high") < finished.index("low"), finished
-            return
-    pytest.fail("in 5 attempts high never waited in the queue beside low")
+def test_priority_parameter_is_accepted_and_checked(client):
+    # The order priorities leave the queue in is tested without timing in test_scheduling.py.
+    result = client.infer("slow", [batch_input(1)[1]], priority=1)
+    np.testing.assert_allclose(result.as_numpy("y"), expected_output(np.full((4, 4), 1,
+                               np.float32)), rtol=1e-4, atol=1e-5)
+    with pytest.raises(InferenceServerException, match="priority 3 is out of range"):
+        client.infer("slow", [batch_input(1)[1]], priority=3)
 
 
 def test_statistics_shape(client):
