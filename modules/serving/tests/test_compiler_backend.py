@@ -63,3 +63,52 @@ def test_unsupported_operator_fails_the_model_not_the_server(tmp_path):
         response = client.get("/v2/models/custom/ready")
         assert response.status_code == 503
         assert "NoSuchOp" in response.json()["error"]
+
+
+def _conv_any_size(path):
+    """A 3x3 convolution and ReLU on an image whose height and width are symbolic."""
+    rng = np.random.default_rng(7)
+    weight = onnx.numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+         onnx.helper.make_node("Relu", ["c"], ["y"])],
+        "conv_any_size",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, "H", "W"])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4, "H", "W"])],
+        [weight])
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)],
+                                     ir_version=8), str(path))
+    return path
+
+
+def test_symbolic_height_and_width_compile_one_plan_per_shape(tmp_path):
+    import onnxruntime
+
+    path = _conv_any_size(tmp_path / "model.onnx")
+    reference = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    model = ServedModel("conv", "1", CompilerBackend(path, SKU), ModelConfig())
+    with TestClient(create_app(InferenceServer([model]))) as client:
+        wait_ready(client)
+        for height, width in ((8, 12), (16, 6), (8, 12)):
+            x = np.random.default_rng(height).standard_normal((1, 3, height, width)).astype(
+                np.float32)
+            request = {"inputs": [{"name": "x", "shape": list(x.shape), "datatype": "FP32",
+                                   "data": x.ravel().tolist()}]}
+            response = client.post("/v2/models/conv/infer", json=request)
+            assert response.status_code == 200, response.text
+            out = response.json()["outputs"][0]
+            assert out["shape"] == [1, 4, height, width]
+            y = np.array(out["data"], np.float32).reshape(out["shape"])
+            np.testing.assert_allclose(y, reference.run(None, {"x": x})[0], rtol=1e-4, atol=1e-5)
+    assert model.backend.compiled_signatures == [
+        (None, (("x", (1, 3, 8, 12)),)), (None, (("x", (1, 3, 16, 6)),))]
+
+
+def test_shape_signature_plans_stay_within_the_cache_bound(tmp_path):
+    backend = CompilerBackend(_conv_any_size(tmp_path / "model.onnx"), SKU)
+    backend.CACHED_PLANS = 2
+    backend.load()
+    for width in (4, 5, 6, 4):
+        x = np.ones((1, 3, 4, width), np.float32)
+        assert backend.infer({"x": x})["y"].shape == (1, 4, 4, width)
+    assert [sig[0][1][-1] for _, sig in backend.compiled_signatures] == [6, 4]

@@ -75,8 +75,11 @@ class CompilerBackend(ModelBackend):
     `prepare`'s batch sizes are compiled and warmed up ahead, and a batch of another size
     runs on the next larger of them, padded with zeros (its outputs cut back), so that nothing
     compiles on a request's path; a batch larger than all of them is compiled when first asked
-    for and kept in a bounded cache (the least recently used goes first). Each instance has its own engines (an engine's arena and timeline are
-    state of one run at a time); the plans and their weights are shared.
+    for and kept in a bounded cache (the least recently used goes first). Inputs with
+    symbolic dimensions past the batch (height, width, sequence length) compile a plan per
+    shape signature of the request, in the same cache. Each instance has its own engines (an
+    engine's arena and timeline are state of one run at a time); the plans and their weights
+    are shared.
     """
 
     platform = "npu_onnx"
@@ -88,6 +91,10 @@ class CompilerBackend(ModelBackend):
         self.precision = precision
         self.inputs, self.outputs = _onnx_tensor_specs(self.path, batching)
         self._variable_batch = batching or any(spec.shape[:1] == (-1,) for spec in self.inputs)
+        # Inputs with a symbolic dimension beyond the batch: a plan is compiled per shape
+        # signature of their feeds (an image model's height and width), in the same cache.
+        first = 1 if self._variable_batch else 0
+        self._symbolic = [spec.name for spec in self.inputs if -1 in spec.shape[first:]]
         self._plans: collections.OrderedDict = collections.OrderedDict()
         self._pinned: set = set()
         self._prepared: list[int] = []
@@ -110,8 +117,10 @@ class CompilerBackend(ModelBackend):
         sizes = batch_sizes if self._variable_batch and batch_sizes else \
             [1] if self._variable_batch else [None]
         self._prepared = sorted(b for b in sizes if b is not None)
+        if self._symbolic:
+            return  # no shape to warm up: plans are compiled per request shape signature
         for batch in sizes:
-            self._pinned.add(batch)
+            self._pinned.add((batch, ()))
             for instance in range(self.instances):  # warm-up: arenas allocated, pages touched
                 self.execute(self._zeros(batch), instance)
 
@@ -120,10 +129,11 @@ class CompilerBackend(ModelBackend):
 
     def execute(self, inputs: dict[str, np.ndarray], instance: int = 0) -> tuple[dict, dict]:
         batch = len(next(iter(inputs.values()))) if self._variable_batch else None
-        run_as = self._padded_size(batch)
+        signature = self._signature(inputs)
+        run_as = self._padded_size(batch, signature)
         if run_as != batch:
             inputs = {name: _padded(array, run_as) for name, array in inputs.items()}
-        outputs, profile = self._engine(instance, run_as).run(inputs)
+        outputs, profile = self._engine(instance, (run_as, signature)).run(inputs)
         self.last_profile = profile
         outputs = {
             spec.name: np.asarray(outputs[spec.name][:batch] if run_as != batch else
@@ -134,8 +144,14 @@ class CompilerBackend(ModelBackend):
                          "peak_device_bytes": profile["peak_device_bytes"],
                          "executed_batch_size": run_as}
 
-    def _padded_size(self, batch: int | None) -> int | None:
-        if batch is None or batch in self._plans or not self._prepared or \
+    def _signature(self, inputs: dict[str, np.ndarray]) -> tuple:
+        """The shapes (past the batch axis) of the feeds of inputs with symbolic dims."""
+        first = 1 if self._variable_batch else 0
+        return tuple((name, tuple(np.shape(inputs[name])[first:])) for name in self._symbolic
+                     if name in inputs)
+
+    def _padded_size(self, batch: int | None, signature: tuple = ()) -> int | None:
+        if batch is None or (batch, signature) in self._plans or not self._prepared or \
                 batch > self._prepared[-1]:
             return batch
         return next(size for size in self._prepared if size >= batch)
@@ -149,26 +165,30 @@ class CompilerBackend(ModelBackend):
             feeds[spec.name] = np.zeros(shape, datatypes.to_numpy(spec.datatype))
         return feeds
 
-    def _engine(self, instance: int, batch: int | None):
-        key = (instance, batch)
+    def _engine(self, instance: int, plan_key: tuple):
+        """`plan_key` is (batch, shape signature): one engine per instance and plan."""
+        key = (instance, plan_key)
         if key not in self._engines:
             import npu_compiler  # here, so that the protocol layer loads without the compiler
 
             # The SKU as given (a YAML path too): a plan names its SKU, not where it came from.
-            self._engines[key] = npu_compiler.Engine(self._plan(batch), self.sku)
+            self._engines[key] = npu_compiler.Engine(self._plan(plan_key), self.sku)
         return self._engines[key]
 
-    def _plan(self, batch: int | None):
+    def _plan(self, plan_key: tuple):
         with self._lock:  # instances ask from their own threads
-            if batch in self._plans:
-                self._plans.move_to_end(batch)
-                return self._plans[batch]
+            if plan_key in self._plans:
+                self._plans.move_to_end(plan_key)
+                return self._plans[plan_key]
         import npu_compiler
 
+        batch, signature = plan_key
+        lead = () if batch is None else (batch,)
+        feed_shapes = {name: lead + dims for name, dims in signature} or None
         plan = npu_compiler.compile_model(self.path, self.sku, precision=self.precision,
-                                          batch=batch)
+                                          batch=batch, feed_shapes=feed_shapes)
         with self._lock:
-            self._plans[batch] = plan
+            self._plans[plan_key] = plan
             unpinned = [b for b in self._plans if b not in self._pinned]
             while len(self._plans) > self.CACHED_PLANS + len(self._pinned) and unpinned:
                 evicted = unpinned.pop(0)
@@ -179,6 +199,11 @@ class CompilerBackend(ModelBackend):
 
     @property
     def compiled_batch_sizes(self) -> list:
+        return list(dict.fromkeys(batch for batch, _ in self._plans))
+
+    @property
+    def compiled_signatures(self) -> list:
+        """(batch, ((input, dims past the batch), ...)) of each cached plan."""
         return list(self._plans)
 
 

@@ -10,13 +10,15 @@ from npu_compiler.errors import CompileError
 from npu_compiler.ir import Graph
 # Every family of passes registers its passes on import: the pipeline names them all.
 from npu_compiler.passes import (cleanup, control, folding, fusion, layout, memory,  # noqa: F401
-                                 patterns, precision, selection, shapes)
+                                 patterns, precision, qdq, selection, shapes)
 from npu_compiler.passes.registry import PASSES
 
 log = logging.getLogger("npu_compiler.passes")
 
 DEFAULT_PIPELINE = [
     "shape_inference",
+    "fuse_qdq",  # DQ -> Conv/MatMul -> Q as integer ops, before folding dequantizes weights
+    "dead_code",  # the weights' DequantizeLinears nobody reads now
     "constant_folding",
     "shape_inference",  # again: folded shape arithmetic (Reshape targets...) is now constant
     "fold_shapes",  # and again until nothing more folds (shapes bound from --shape or feeds)

@@ -509,3 +509,82 @@ class QLinearAveragePool(AveragePool, ContribKernel):
 
     def cost(self, sku, key, config, attrs):
         return AveragePool.cost(self, sku, self._as_nchw(key, attrs), config, attrs)
+
+
+SOFTMAX_RESERVED_BITS = 5  # onnxruntime's headroom below float32's maximum for the sum
+
+
+def softmax_table(x_scale, reduce_len: int):
+    """onnxruntime's exponentials of the 256 codes as float32, shifted up by as many x_scale
+    steps as keep a sum of `reduce_len` of them finite: exp((i - 255 + shift) * x_scale)."""
+    headroom = np.log(np.finfo(F32).max / reduce_len)
+    shift = max(0.0, headroom - SOFTMAX_RESERVED_BITS) / float(F32(x_scale))
+    codes = np.arange(256, dtype=np.float64)
+    return np.exp((codes - 255 + shift) * float(F32(x_scale))).astype(F32)
+
+
+@register_kernel
+class QLinearSoftmax(QLinearElementwise):
+    """Softmax of 8-bit codes, as onnxruntime computes it: a table of exponentials indexed by
+    the code's distance from the row's maximum (so no float input is formed), the row's sum
+    accumulated in float32 in order, y = round(e * floor(1 / y_scale) / sum) + y_zero,
+    saturated (onnxruntime wraps an int8 result of 128 to -128; this kernel saturates). At
+    opset < 13 the softmax runs over the input flattened from `axis`, at 13 along it."""
+
+    op_type = ms("QLinearSoftmax")
+
+    def _run(self, x, x_scale, x_zero_point, y_scale, y_zero_point=None, *, opset,
+             axis=None):
+        y_zero = _zero(y_zero_point, x)
+        axis = (1 if int(opset) < 13 else -1) if axis is None else int(axis)
+        axis %= x.ndim
+        if int(opset) < 13:
+            rows = x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
+        else:
+            rows = np.moveaxis(x, axis, -1)
+        length = rows.shape[-1]
+        table = softmax_table(x_scale, length)
+        codes = rows.astype(np.int32)
+        if x.dtype == np.int8:  # codes shifted so the maximum sits at 127, then as uint8
+            index = (codes + 127 - codes.max(axis=-1, keepdims=True)) % 256
+            index = np.where(index < 128, index + 128, index - 128)  # the table's int8 order
+        else:
+            index = codes + 255 - codes.max(axis=-1, keepdims=True)
+        exps = table[index]
+        total = np.cumsum(exps, axis=-1, dtype=F32)[..., -1:]  # in order, as a loop adds
+        scale = F32(np.floor(F32(1) / F32(y_scale)))
+        y = np.rint((exps * scale) / total).astype(np.float64) + float(y_zero)
+        y = _saturate(y, y_zero.dtype)
+        if int(opset) < 13:
+            return (y.reshape(x.shape),)
+        return (np.moveaxis(y, -1, axis),)
+
+    def output_shapes(self, key, attrs):
+        return [key.shapes[0]]
+
+
+@register_kernel
+class QLinearWhere(QLinearElementwise):
+    """Where(condition, X, Y) of 8-bit codes: each of X and Y requantized to Z's scale and
+    zero point (a table per input, unchanged when they already share them), then chosen."""
+
+    op_type = ms("QLinearWhere")
+
+    def _run(self, condition, x, x_scale, x_zero_point, y, y_scale, y_zero_point, z_scale,
+             z_zero_point):
+        z_zero = np.asarray(z_zero_point)
+        chosen = []
+        for v, scale, zero in ((x, x_scale, x_zero_point), (y, y_scale, y_zero_point)):
+            if F32(scale) == F32(z_scale) and int(zero) == int(z_zero):
+                chosen.append(v.astype(z_zero.dtype))
+                continue
+            table, low = lookup_table(lambda r: r, v.dtype, scale, zero, z_scale, z_zero)
+            chosen.append(_table_lookup(v, table, low))
+        return (np.where(condition, *chosen),)
+
+    def _infer(self, inputs, attrs):
+        shape = np.broadcast_shapes(inputs[0].shape, inputs[1].shape, inputs[4].shape)
+        return [(tuple(shape), inputs[8].dtype)]
+
+    def output_shapes(self, key, attrs):
+        return [tuple(np.broadcast_shapes(key.shapes[0], key.shapes[1], key.shapes[4]))]
