@@ -17,7 +17,7 @@ from scipy import special
 
 from npu_opslib import costs
 from npu_opslib.errors import KernelError, UnsupportedOperator
-from npu_opslib.fastmath import erfc_float32
+from npu_opslib.fastmath import gelu_float32
 
 ENTRY_POINT_GROUP = "npu_opslib.kernels"
 DEFAULT_DOMAINS = ("", "ai.onnx")  # ONNX's own operator set; every other domain is custom
@@ -101,7 +101,7 @@ def gelu(y):
     """GELU, exact (erf) form: what BERT and GPT-2 exports spell as Div/Erf/Add/Mul/Mul.
     Written with erfc, 1 + erf(v) == erfc(-v), so the negative tail keeps its relative
     precision instead of cancelling in 1 + erf. float32 runs as the vector unit would, in
-    float32 (`fastmath.erfc_float32`, within a few ulp); other types in float64 with scipy."""
+    float32 (`fastmath.gelu_float32`, within a few ulp); other types in float64 with scipy."""
     y = np.asarray(y)
     if y.dtype == np.float32:
         return _gelu_into(y, np.empty_like(y))
@@ -143,14 +143,12 @@ def _relu_into(y, out):
 
 
 def _gelu_into(y, out):
-    """`gelu` into `out`, through one temporary (float32; other types take `gelu`)."""
+    """`gelu` into `out` (which may be `y`; float32 in cache-sized chunks, other types take
+    `gelu`)."""
     if y.dtype != np.float32:
         np.copyto(out, gelu(y))
         return out
-    tail = erfc_float32(y * np.float32(-SQRT_HALF))
-    np.multiply(y, tail, out=out)
-    out *= np.float32(0.5)
-    return out
+    return gelu_float32(y, out)
 
 
 # The same epilogues writing into `out` (the launch's output storage), so a fused op makes no

@@ -15,6 +15,19 @@ def _softmax_last(x):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _softmax_last_inplace(x):
+    """`_softmax_last` overwriting x (the same operations, so the same numbers)."""
+    np.subtract(x, x.max(axis=-1, keepdims=True), out=x)
+    np.exp(x, out=x)
+    x /= x.sum(axis=-1, keepdims=True)
+    return x
+
+
+SCORES_CHUNK_BYTES = 1 << 20
+"""Bytes of scores per chunk of a batch in FusedAttention: a batch of sequences runs a few at a
+time so its scores and probabilities stay in cache (a whole batch's left it)."""
+
+
 @register_kernel
 class FusedAttention(Kernel):
     """softmax(Q @ Kt * scale + mask) @ V as one kernel: the S x S scores and probabilities
@@ -29,12 +42,31 @@ class FusedAttention(Kernel):
     SOFTMAX_OPS = 5
 
     def _run(self, q, k_t, v, mask=None, scale=1.0):
+        operands = [q, k_t, v] + ([] if mask is None else [mask])
+        ndim = max(np.ndim(x) for x in operands)
+        n = q.shape[0] if q.ndim == ndim >= 3 else 1
+        per_item = q[0].shape[-2] * k_t.shape[-1] * q.itemsize * \
+            int(np.prod(q.shape[1:-2])) if n > 1 else 0
+        chunk = max(1, SCORES_CHUNK_BYTES // max(per_item, 1))
+        if n <= 1 or chunk >= n:
+            return (self._attend(q, k_t, v, mask, scale),)
+        # Slices along the batch: an operand with the batch's leading dimension is cut with
+        # it, one broadcast over it (a mask of [1, ...], fewer dimensions) is used whole.
+        parts = [self._attend(*[x[start:start + chunk] if x is not None and np.ndim(x) == ndim
+                                and x.shape[0] == n else x for x in (q, k_t, v, mask)], scale)
+                 for start in range(0, n, chunk)]
+        return (np.concatenate(parts),)
+
+    @staticmethod
+    def _attend(q, k_t, v, mask, scale):
         scores = np.matmul(q, k_t)
         if scale != 1.0:
-            scores = scores * np.asarray(scale, scores.dtype)
+            scores *= np.asarray(scale, scores.dtype)
         if mask is not None:
-            scores = scores + mask
-        return (np.matmul(_softmax_last(scores), v).astype(q.dtype, copy=False),)
+            in_place = np.result_type(scores, mask) == scores.dtype and \
+                np.broadcast_shapes(scores.shape, np.shape(mask)) == scores.shape
+            scores = np.add(scores, mask, out=scores) if in_place else scores + mask
+        return np.matmul(_softmax_last_inplace(scores), v).astype(q.dtype, copy=False)
 
     def _run_int8(self, inputs, attrs, scales):
         from npu_driver.precision import INT8_MAX, quantize_int8

@@ -29,14 +29,51 @@ class LayerNormalization(Normalize):
 
     def _run(self, x, scale, bias=None, axis=-1, epsilon=1e-5, stash_type=1):
         axes = _trailing(x, axis)
-        x64 = x.astype(np.float64)
-        mean = x64.mean(axis=axes, keepdims=True)
-        inv_std = 1.0 / np.sqrt(np.square(x64 - mean).mean(axis=axes, keepdims=True) + epsilon)
-        y = (x64 - mean) * inv_std * scale
-        if bias is not None:
-            y = y + bias
         stat_type = np.float32 if x.dtype == np.float16 else x.dtype
-        return y.astype(x.dtype), mean.astype(stat_type), inv_std.astype(stat_type)
+        trailing = x.shape[axes[0]:] if x.ndim else ()
+        width = int(np.prod(trailing))
+        rows = x.size // max(width, 1)
+        if rows <= 1 or not _broadcast_within(trailing, scale, bias):
+            return _layer_norm(x, scale, bias, axes, epsilon, stat_type)
+        # Rows in cache-sized blocks: each row's statistics and result are the same as over
+        # the whole array (the reductions run along the row), but the float64 temporaries of
+        # a block stay in cache instead of streaming a batch's worth through memory.
+        flat = x.reshape(rows, width)
+        flat_scale = np.broadcast_to(scale, trailing).reshape(1, width)
+        flat_bias = None if bias is None else np.broadcast_to(bias, trailing).reshape(1, width)
+        y = np.empty((rows, width), x.dtype)
+        mean = np.empty((rows, 1), stat_type)
+        inv_std = np.empty((rows, 1), stat_type)
+        step = max(1, ROW_BLOCK_ELEMENTS // width)
+        for start in range(0, rows, step):
+            block = slice(start, start + step)
+            y[block], mean[block], inv_std[block] = _layer_norm(
+                flat[block], flat_scale, flat_bias, (1,), epsilon, stat_type)
+        stats_shape = x.shape[:axes[0]] + (1,) * len(axes)
+        return y.reshape(x.shape), mean.reshape(stats_shape), inv_std.reshape(stats_shape)
+
+
+def _layer_norm(x, scale, bias, axes, epsilon, stat_type):
+    x64 = x.astype(np.float64)
+    mean = x64.mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / np.sqrt(np.square(x64 - mean).mean(axis=axes, keepdims=True) + epsilon)
+    y = (x64 - mean) * inv_std * scale
+    if bias is not None:
+        y = y + bias
+    return y.astype(x.dtype), mean.astype(stat_type), inv_std.astype(stat_type)
+
+
+def _broadcast_within(shape, *operands) -> bool:
+    """Whether every operand (None: absent) broadcasts to `shape` without widening it."""
+    try:
+        return all(v is None or np.broadcast_shapes(np.shape(v), shape) == tuple(shape)
+                   for v in operands)
+    except ValueError:
+        return False
+
+
+ROW_BLOCK_ELEMENTS = 1 << 15
+"""Elements per block of rows in LayerNormalization (float64 temporaries of 256 KiB)."""
 
 
 @register_kernel
