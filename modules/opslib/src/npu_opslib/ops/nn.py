@@ -432,6 +432,21 @@ class BatchNormalization(Kernel):
         return [key.shapes[0]]
 
 
+def _lrn(x, size, alpha, beta, bias):
+    before, after = (size - 1) // 2, size - 1 - (size - 1) // 2
+    squares = np.square(x, dtype=np.float64)
+    padded = np.pad(squares, [(0, 0), (before + 1, after)] + [(0, 0)] * (x.ndim - 2))
+    cumulative = np.cumsum(padded, axis=1)
+    window_sums = cumulative[:, size:] - cumulative[:, :-size]
+    base = bias + alpha / size * window_sums
+    if beta == 0.75:  # AlexNet's and GoogLeNet's: two square roots, not a general power
+        root = np.sqrt(base)
+        base *= root  # base ** 1.5
+        np.sqrt(base, out=base)
+        return (x / base).astype(x.dtype)
+    return (x / base ** beta).astype(x.dtype)
+
+
 @register_kernel
 class LRN(Kernel):
     """Local response normalization across channels."""
@@ -442,12 +457,23 @@ class LRN(Kernel):
 
     def _run(self, x, size, alpha=1e-4, beta=0.75, bias=1.0):
         size = int(size)
-        before, after = (size - 1) // 2, size - 1 - (size - 1) // 2
-        squares = np.square(x, dtype=np.float64)
-        padded = np.pad(squares, [(0, 0), (before + 1, after)] + [(0, 0)] * (x.ndim - 2))
-        cumulative = np.cumsum(padded, axis=1)
-        window_sums = cumulative[:, size:] - cumulative[:, :-size]
-        return ((x / (bias + alpha / size * window_sums) ** beta).astype(x.dtype),)
+        if x.ndim < 3:
+            return (_lrn(x, size, alpha, beta, bias),)
+        # The window runs across channels only, so images and rows are independent: blocks of
+        # them keep the float64 temporaries in cache (a batch's worth left it).
+        n, c, h = x.shape[:3]
+        row_bytes = c * int(np.prod(x.shape[3:])) * 8
+        rows = max(1, CHUNK_BYTES // max(row_bytes, 1))
+        if rows >= n * h:
+            return (_lrn(x, size, alpha, beta, bias),)
+        out = np.empty_like(x)
+        images = max(1, rows // h)
+        for start in range(0, n, images):
+            part = slice(start, start + images)
+            for top in range(0, h, rows):  # whole images when `rows` covers them
+                block = (part, slice(None), slice(top, top + rows))
+                out[block] = _lrn(x[block], size, alpha, beta, bias)
+        return (out,)
 
     def output_shapes(self, key, attrs):
         return [key.shapes[0]]
