@@ -35,18 +35,16 @@ def trends(store: Store, metric: str = TREND_METRIC, exact: bool = True
 
 
 def latest_figures(store: Store) -> list[dict]:
-    """For each workload x SKU, the newest value of each figure and the job it came from."""
+    """For each workload x SKU, the newest value of each figure and the job it came from
+    (the latency's job, for the op page), from one grouped query."""
     table: dict[tuple[str, str], dict] = {}
-    for metric in LATEST_FIGURES:
-        for row in store.metric_series(metric):
-            if row["workload"] is None:
-                continue
-            entry = table.setdefault((row["workload"], row["sku"]), {
-                "workload": row["workload"], "sku": row["sku"], "figures": {}, "job_id": None,
-                "run_id": None})
-            entry["figures"][metric] = row["value"]
-            if metric == LATEST_FIGURES[0] or entry["job_id"] is None:
-                entry["job_id"], entry["run_id"] = row["job_id"], row["run_id"]
+    for row in store.latest_metrics(LATEST_FIGURES):
+        entry = table.setdefault((row["workload"], row["sku"]), {
+            "workload": row["workload"], "sku": row["sku"], "figures": {}, "job_id": None,
+            "run_id": None})
+        entry["figures"][row["name"]] = row["value"]
+        if row["name"] == LATEST_FIGURES[0] or entry["job_id"] is None:
+            entry["job_id"], entry["run_id"] = row["job_id"], row["run_id"]
     for entry in table.values():
         entry["page"] = f"ops/{slug(entry['workload'], entry['sku'])}.html"
     return [table[key] for key in sorted(table)]
