@@ -13,6 +13,11 @@ alternating), which the machine's load disturbs far less than wall-clock rates.
 The session ends with the table per model and concurrency, and the ratio at concurrency 16
 (goal: batching >= 1.5x). Choose models with STACKCI_SERVING_MODELS=squeezenet,bert_smoke;
 window seconds with STACKCI_SERVING_WINDOW_S, repeats with STACKCI_SERVING_REPEATS.
+
+Execution modes (STACKCI_SERVING_EXECUTION=functional,paced; functional by default): functional
+measures the numpy execution on this host; paced runs the server with --pace-device-time, so
+each execution lasts at least its simulated device time and throughput shows what batching buys
+on the modelled NPU (a batch there costs far less per image than batch 1).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ MODELS = [m for m in os.environ.get("STACKCI_SERVING_MODELS", ",".join(DEFAULT_M
           .split(",") if m]
 WINDOW_S = float(os.environ.get("STACKCI_SERVING_WINDOW_S", "3"))
 REPEATS = int(os.environ.get("STACKCI_SERVING_REPEATS", "3"))
+EXECUTIONS = {"functional": [], "paced": ["--pace-device-time"]}
+EXECUTION_MODES = [m for m in os.environ.get("STACKCI_SERVING_EXECUTION", "functional")
+                   .split(",") if m]
 CONFIGS = {
     "off": "max_batch_size: 16\n",
     "on": "max_batch_size: 16\ndynamic_batching { max_queue_delay_microseconds: 2000 }\n",
@@ -45,7 +53,7 @@ CONFIGS = {
 
 MEASURED: dict[str, dict] = {}
 """model -> {"points": {(mode, concurrency): [Point per repeat]}, "per_image": {batch: [ms]},
-"load": [load averages]}"""
+"load": [load averages]}, keyed by model ("squeezenet") or model and mode ("squeezenet paced")"""
 
 
 class Point:
@@ -71,7 +79,7 @@ def _median(values) -> float:
 def summary_lines() -> list[str]:
     lines = ["", f"serving throughput, dynamic batching on / off, medians of {REPEATS} "
              f"interleaved repeats (goal at concurrency {CONCURRENCY[-1]}: >= {GOAL}x)",
-             f"{'model':<12}{'conc.':>6}{'off infer/s':>13}{'on infer/s':>12}{'on batch':>10}"
+             f"{'model':<18}{'conc.':>6}{'off infer/s':>13}{'on infer/s':>12}{'on batch':>10}"
              f"{'off cpu ms':>12}{'on cpu ms':>11}{'off p99 ms':>12}{'on p99 ms':>11}"
              f"{'ratio':>8}"]
     for name, result in MEASURED.items():
@@ -80,14 +88,14 @@ def summary_lines() -> list[str]:
             off, on = points[("off", level)], points[("on", level)]
             ratio = _ratio(off, on)
             lines.append(
-                f"{name:<12}{level:>6}{_median(p.m.throughput for p in off):>13.1f}"
+                f"{name:<18}{level:>6}{_median(p.m.throughput for p in off):>13.1f}"
                 f"{_median(p.m.throughput for p in on):>12.1f}"
                 f"{_median(p.m.avg_batch for p in on):>10.1f}"
                 f"{_median(p.cpu_ms for p in off):>12.2f}{_median(p.cpu_ms for p in on):>11.2f}"
                 f"{_median(p.m.p99_us for p in off) / 1e3:>12.1f}"
                 f"{_median(p.m.p99_us for p in on) / 1e3:>11.1f}{ratio:>7.2f}x")
         per_image = result["per_image"]
-        lines.append(f"{name:<12} server CPU per image: batch 1 {_median(per_image[1]):.2f} ms, "
+        lines.append(f"{name:<18} server CPU per image: batch 1 {_median(per_image[1]):.2f} ms, "
                      f"batch 16 {_median(per_image[16]):.2f} ms; load average during the run "
                      f"{min(result['load']):.1f}-{max(result['load']):.1f} (2 cores)")
     lines.append("cpu ms: the server process's CPU time per inference during the point")
@@ -157,8 +165,12 @@ def per_image_cpu_ms(server, client, batch: int, images: int = 16) -> float | No
     return cpu_ms_per_inference(server, client, "on", work)[1]
 
 
+@pytest.mark.parametrize("execution", EXECUTION_MODES)
 @pytest.mark.parametrize("name", MODELS)
-def test_serving_batching(benchmark, workspace, tmp_path, name):
+def test_serving_batching(benchmark, workspace, tmp_path, name, execution):
+    if execution not in EXECUTIONS:
+        pytest.fail(f"STACKCI_SERVING_EXECUTION: unknown mode {execution!r}, expected "
+                    f"{' or '.join(EXECUTIONS)}")
     import tritonclient.http as httpclient
 
     prepared = prepare(workspace, load_suite().get(name))
@@ -168,7 +180,7 @@ def test_serving_batching(benchmark, workspace, tmp_path, name):
     load = [os.getloadavg()[0]]
 
     def measure_all():
-        with ServerProcess(sys.executable, tmp_path, SKU) as server:
+        with ServerProcess(sys.executable, tmp_path, SKU, EXECUTIONS[execution]) as server:
             client = httpclient.InferenceServerClient(server.url, network_timeout=600)
             try:
                 for repeat in range(REPEATS):
@@ -182,8 +194,8 @@ def test_serving_batching(benchmark, workspace, tmp_path, name):
                                 server, client, mode, lambda: measure_concurrency(settings, level))
                             points[(mode, level)].append(Point(m, cpu))
                             load.append(os.getloadavg()[0])
-                            print(f"{name} repeat {repeat + 1} batching {mode} concurrency "
-                                  f"{level}: {m.throughput:.1f} infer/s, batch "
+                            print(f"{name} {execution} repeat {repeat + 1} batching {mode} "
+                                  f"concurrency {level}: {m.throughput:.1f} infer/s, batch "
                                   f"{m.avg_batch:.1f}, server cpu {cpu or 0:.2f} ms/infer, "
                                   f"load {load[-1]:.1f}", file=sys.stderr)
                     for batch in ((1, 16) if repeat % 2 == 0 else (16, 1)):
@@ -192,10 +204,12 @@ def test_serving_batching(benchmark, workspace, tmp_path, name):
                 client.close()
 
     benchmark.pedantic(measure_all, rounds=1, iterations=1)
-    MEASURED[name] = {"points": points, "per_image": per_image, "load": load}
+    label = name if execution == "functional" else f"{name} {execution}"
+    MEASURED[label] = {"points": points, "per_image": per_image, "load": load}
     ratio = _ratio(points[("off", CONCURRENCY[-1])], points[("on", CONCURRENCY[-1])])
     benchmark.extra_info.update(
-        ratio_at_16=ratio, goal=GOAL, repeats=REPEATS, load_average=[min(load), max(load)],
+        execution=execution, ratio_at_16=ratio, goal=GOAL, repeats=REPEATS,
+        load_average=[min(load), max(load)],
         cpu_ms_per_image_b1=_median(per_image[1]), cpu_ms_per_image_b16=_median(per_image[16]),
         **{f"{mode}_c{level}": _median(p.m.throughput for p in ps)
            for (mode, level), ps in points.items()})
