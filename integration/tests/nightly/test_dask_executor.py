@@ -23,10 +23,10 @@ def options(**fields):
     return NightlyOptions(tier="smoke", no_tests=True, bisect_probes=0, **fields)
 
 
-def night(ws, store, port, executor=None):
+def night(ws, store, port, executor=None, **fields):
     nightly = Nightly(ws, store, port=port, suite=port.suite_path(),
                       dashboard_dir=ws.home / "site", executor=executor)
-    return nightly.start(options(), [port.combination()])
+    return nightly.start(options(**fields), [port.combination()])
 
 
 def figures(store, run_id):
@@ -47,7 +47,8 @@ def test_a_local_cluster_runs_the_night_with_the_thread_executors_figures(ws, st
                                                                          cluster):
     port = FakePort(tmp_path)
     local = night(ws, store, port)
-    on_dask = night(ws, store, port, executor=cluster.executor)
+    # no_reuse: the Dask night measures everything itself (a reused job copies its figures).
+    on_dask = night(ws, store, port, executor=cluster.executor, no_reuse=True)
     assert local.ok and on_dask.ok
     assert {k: v[0] for k, v in on_dask.ended.items()} == {k: v[0] for k, v in
                                                            local.ended.items()}
@@ -60,6 +61,14 @@ def test_a_local_cluster_runs_the_night_with_the_thread_executors_figures(ws, st
     assert "worker" not in next(j for j in jobs if j.stage == "regressions").details
     assert store.run(on_dask.run_id).status == "completed"
     assert "completed" in (ws.home / "site" / "index.html").read_text()
+
+    # A second Dask night with nothing changed reuses what it can, as the thread executor does.
+    port.calls.clear()
+    again = night(ws, store, port, executor=cluster.executor)
+    assert again.ok and again.summary["reused"]["count"] > 0
+    sample = set(store.run(again.run_id).plan["remeasure"])
+    assert {job.key for job in store.jobs(again.run_id) if job.stage == "workloads"
+            and job.reason != "reused"} == sample
 
 
 def running_on(cluster, prefix: str, timeout_s: float = 240) -> str:

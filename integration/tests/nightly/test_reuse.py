@@ -48,12 +48,16 @@ def test_a_second_night_reuses_and_one_changed_module_reruns_what_exercises_it(w
     port.calls.clear()
     second = night(ws, store, port, master, job_timeout_s=120)
     found = outcome(store, second.run_id)
-    # Builds, contracts, regressions, analysis and publish always run; nothing else did.
+    # Builds, contracts, regressions and publish always run; nothing else did (the analysis
+    # of an unchanged workload on an unchanged compiler is reused too; with no new document
+    # there is no advice to give).
     assert {key for key, how in found.items() if how == "ran"
-            and key[0] in ("tests", "workloads")} == set()
+            and key[0] in ("tests", "workloads", "analysis")} == set()
+    assert [key for key, how in found.items() if key[0] == "analysis"
+            and how == "reused"] != []
     assert ("build", "master", None) in found
     assert len([c for c in port.calls if c[0] == "run_model"]) == 1  # the sample
-    assert second.summary["reused"]["count"] == 6  # five test suites, one workload job
+    assert second.summary["reused"]["count"] == 10  # five test suites, a workload, 4 analyses
     assert second.summary["reused"]["from_runs"] == [first.run_id]
     reused = next(job for job in store.jobs(second.run_id) if job.stage == "workloads"
                   and job.reason == REUSED)
@@ -68,7 +72,8 @@ def test_a_second_night_reuses_and_one_changed_module_reruns_what_exercises_it(w
     served = with_tree(master, "serving", "tree-serving-changed")
     third = night(ws, store, port, served, job_timeout_s=120)
     assert {key for key, how in outcome(store, third.run_id).items()
-            if how == "ran" and key[0] in ("tests", "workloads")} == {("tests", "serving", None)}
+            if how == "ran" and key[0] in ("tests", "workloads", "analysis")} == {
+        ("tests", "serving", None)}
 
     # The compiler changed: every workload, the compiler's and serving's tests run again.
     compiled = with_tree(served, "compiler", "tree-compiler-changed")
@@ -77,6 +82,15 @@ def test_a_second_night_reuses_and_one_changed_module_reruns_what_exercises_it(w
             if how == "ran" and key[0] in ("tests", "workloads")} == {
         ("tests", "compiler", None), ("tests", "serving", None),
         ("workloads", "resnet", "edge"), ("workloads", "resnet", "datacenter")}
+    ran_analysis = {key for key, how in outcome(store, fourth.run_id).items()
+                    if how == "ran" and key[0] == "analysis"}
+    assert ("analysis", "resnet", "edge") in ran_analysis
+
+    # The driver changed: everything above it runs again, nothing is reused.
+    driven = with_tree(compiled, "driver", "tree-driver-changed")
+    fifth = night(ws, store, port, driven, job_timeout_s=120)
+    assert "reused" not in outcome(store, fifth.run_id).values()
+    assert fifth.summary["reused"]["count"] == 0
 
 
 def test_no_reuse_runs_everything_and_failures_are_never_reused(ws, store, tmp_path):
@@ -91,7 +105,8 @@ def test_no_reuse_runs_everything_and_failures_are_never_reused(ws, store, tmp_p
     ran = {c[1:3] for c in port.calls if c[0] == "run_model"}
     # The failure runs again (it may be fixed, or flaky); the passes are reused but the sample.
     assert ran == {("resnet", "edge")} | sample
-    assert again.summary["reused"]["count"] == 4 - len(ran)
+    assert len([job for job in store.jobs(again.run_id) if job.stage == "workloads"
+                and job.reason == REUSED]) == 4 - len(ran)
     port.calls.clear()
     forced = night(ws, store, port, master, no_tests=True, no_reuse=True)
     assert len([c for c in port.calls if c[0] == "run_model"]) == 4

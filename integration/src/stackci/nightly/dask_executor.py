@@ -21,7 +21,7 @@ import queue
 import sys
 
 from stackci.errors import UsageError
-from stackci.model import ERROR, Job, Outcome
+from stackci.model import ERROR, REUSED, Job, Outcome
 from stackci.nightly.dask_worker import Task, run_task
 from stackci.nightly.executor import Executor
 
@@ -87,6 +87,7 @@ class DaskExecutor(Executor):
         self._futures: dict[str, object] = {}
         self._attempts: dict[str, list[dict]] = {}
         self._done: queue.Queue = queue.Queue()
+        self._inputs: dict[str, str | None] = {}  # job key -> inputs key (nightly/reuse.py)
 
     def _task(self, job: Job) -> Task:
         spec = self.specs[job.key]
@@ -104,6 +105,13 @@ class DaskExecutor(Executor):
         estimate = self.estimates.get(job.key)
         self.store.start_job(self.run_id, job.key, estimate_s=estimate)
         self.reporter.started(job)
+        # Reuse is decided here, where the store is (workers never open it); the inputs key
+        # travels back with the outcome so the next night can reuse this one.
+        inputs, reused = self._reused(job)
+        if reused is not None:
+            self._end(job, reused, None, reason=REUSED)
+            return
+        self._inputs[job.key] = inputs
         self._submit(job)
 
     def _submit(self, job: Job) -> None:
@@ -155,6 +163,8 @@ class DaskExecutor(Executor):
             outcome.details = {**outcome.details, "attempts": attempts}
         if worker:
             outcome.details = {**outcome.details, "worker": worker}
+        if self._inputs.get(job.key) is not None:
+            outcome.details = {**outcome.details, "inputs": self._inputs[job.key]}
         self._end(job, outcome, duration_s)
 
     def _lost(self, job: Job, exc: Exception) -> None:

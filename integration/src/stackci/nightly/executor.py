@@ -181,13 +181,7 @@ class Executor:
 
     def _work(self, job: Job, context: JobContext) -> None:
         started = time.monotonic()
-        inputs, outcome = None, None
-        if self.reuse is not None:  # nightly/reuse.py: the same inputs give the stored result
-            try:
-                inputs = self.reuse.inputs_key(job)
-                outcome = self.reuse.lookup(job, inputs)
-            except Exception:  # noqa: BLE001 - a key that cannot be made: run the job
-                inputs = None
+        inputs, outcome = self._reused(job)
         if outcome is not None:
             self._end(job, outcome, None, reason=REUSED)
             return
@@ -195,6 +189,16 @@ class Executor:
         if inputs is not None:
             outcome.details["inputs"] = inputs
         self._end(job, outcome, time.monotonic() - started)
+
+    def _reused(self, job: Job) -> tuple[str | None, Outcome | None]:
+        """(the job's inputs key, the stored result with those inputs or None to run it)."""
+        if self.reuse is None:  # nightly/reuse.py: the same inputs give the stored result
+            return None, None
+        try:
+            inputs = self.reuse.inputs_key(job)
+            return inputs, self.reuse.lookup(job, inputs)
+        except Exception:  # noqa: BLE001 - a key that cannot be made: run the job
+            return None, None
 
     def _end(self, job: Job, outcome: Outcome, duration_s: float | None, *,
              reason: str = "") -> None:

@@ -7,8 +7,11 @@ workload's full record, tolerances included), the tree hashes of the modules it 
 nothing above them (EXERCISES: a workload job does not depend on serving; a module's tests on
 the modules below it only), the environment's third-party lock and Python version, and for a
 workload its prepared model, inputs and onnxruntime's reference outputs. Deterministic
-simulated cycles make a reused figure exact. Builds, contracts, regressions, culprit searches
-and the publish job always run (they are cheap, or read the night itself).
+simulated cycles make a reused figure exact. The analysis of a workload and the design sweep
+over a SKU's plans are reused on the same terms (their documents are not stored again: the
+newest stored one is still the one these inputs give). Builds, contracts, regressions, culprit
+searches, the advice report and the publish job always run (they are cheap, or read the night
+itself).
 
 Wall-clock figures would freeze under reuse, so each night re-measures a sample of the jobs
 that would be reused (the planner picks those measured longest ago: plan.remeasure).
@@ -37,6 +40,10 @@ EXERCISES = {
     "onnx-node": lambda params: below("compiler"),
     "opslib-size": lambda params: below("opslib"),
     "tests": lambda params: below(params["module"]),
+    # The analysis asks the compiler about the same model on the same SKU: its document is a
+    # function of those inputs (deterministic cycles), like the workload job's figures.
+    "analysis": lambda params: below("compiler"),
+    "analysis-explore": lambda params: below("compiler"),
 }
 
 
@@ -64,12 +71,17 @@ class Reuse:
         env = self.resources.environment(job.combination)
         modules = {m: job.combination.modules[m].tree_hash
                    for m in EXERCISES[spec.action](spec.params) if m in job.combination.modules}
+        # An analysis's label names its combination (whose key every module's tree changes):
+        # it titles the document, it does not change what the compiler answers.
+        params = {k: v for k, v in spec.params.items() if k != "label"}
         document = {"stage": spec.stage, "action": spec.action, "name": spec.name,
-                    "sku": spec.sku, "params": spec.params, "modules": modules,
+                    "sku": spec.sku, "params": params, "modules": modules,
                     "third_party": env.lock.get("third_party"),
                     "python": env.lock.get("python")}
-        if spec.action == "workloads":
-            document["prepared"] = self._prepared(spec.params["workload"])
+        records = ([spec.params["workload"]] if "workload" in spec.params
+                   else spec.params.get("workloads") or [])
+        if records:
+            document["prepared"] = [self._prepared(record) for record in records]
         text = json.dumps(document, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
