@@ -254,7 +254,8 @@ def plan_jobs(combinations: list, workloads: list, options: NightlyOptions,
     gating = [c for c in combinations if not options.default_plan
               or c.name in GATING_COMBINATIONS]
     if not options.no_analysis:
-        jobs += [JobSpec(**spec) for spec in analysis.job_specs(gating, workloads, jobs)]
+        jobs += [JobSpec(**spec) for spec in analysis.job_specs(
+            gating, workloads, jobs, every_precision=options.tier != "smoke")]
     others = tuple(job.key for job in jobs)
     jobs.append(JobSpec("publish", "publish", "dashboard", "publish", after=others))
     return jobs

@@ -11,17 +11,25 @@ from stackci.workloads.run import run_model
 from stackci.workloads.suite import Workload
 
 
+def not_applicable(workload: Workload, combination, ctx: JobContext) -> Outcome | None:
+    """`not_run`/not-applicable when the combination lacks an interface version the workload
+    needs: not a failure of the combination, it predates what the workload needs."""
+    unmet = unmet_requirements(workload.requires, ctx.resources.provided(combination)) \
+        if workload.requires else []
+    if not unmet:
+        return None
+    return Outcome(NOT_RUN, "not applicable: " + "; ".join(unmet),
+                   details={"reason": NOT_APPLICABLE})
+
+
 def action(combination, params: dict):
     workload, sku = Workload.from_record(params["workload"]), params["sku"]
 
     def run(ctx: JobContext) -> Outcome:
         env = ctx.resources.environment(combination)
-        unmet = unmet_requirements(workload.requires, ctx.resources.provided(combination)) \
-            if workload.requires else []
-        if unmet:
-            # Not a failure of the combination: it predates what the workload needs.
-            return Outcome(NOT_RUN, "not applicable: " + "; ".join(unmet),
-                           details={"reason": NOT_APPLICABLE})
+        inapplicable = not_applicable(workload, combination, ctx)
+        if inapplicable is not None:
+            return inapplicable
         prepared = ctx.resources.prepared(workload)
         expected_failure = workload.expected_failure(sku)
         try:
