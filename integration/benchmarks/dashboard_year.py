@@ -7,7 +7,9 @@ to load in headless Chromium, against the goals (publish <= 10 s, index <= 2 s).
 Synthesizes into a fresh SQLite store (or reuses --db when it already holds the nights) the
 history of the full default plan: `--nights` runs, each with every workload x SKU of the
 suite (precision variants included) on every one of `--combinations` combinations, their
-metrics (the figures the nightly records) and a three-op profile each; bulk inserts through
+metrics (the figures the nightly records) and a three-op profile each, and per combination
+the jobs of the other stages (build, contracts, tests, conformance with its node-suite
+details, regressions, analysis) with the conformance and kernel-library figures; bulk inserts through
 SQLAlchemy Core, so the synthesis is not what is measured. Then publishes the site from it
 and opens index.html in Chromium (the browser helper of the tests, integration/tests/browser.py)
 over a local http server, timing the page's load with every chart drawn.
@@ -29,12 +31,16 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 
 from stackci.dashboard.publish import publish
+from stackci.model import CONFORMANCE_PASSED, CONFORMANCE_TOTAL, LIBRARY_METRICS
 from stackci.results.schema import (CombinationModule, CombinationRow, JobRow, MetricRow,
                                     OpProfileRow, Run)
 from stackci.results.store import Store
 from stackci.workloads.suite import load_suite
 from stackci.workspace import MODULES
 
+STAGES = ("build", "contracts", "tests", "conformance", "regressions", "analysis")
+COMBINATION_METRICS = {"conformance": ((CONFORMANCE_PASSED, 1150), (CONFORMANCE_TOTAL, 1200)),
+                       "build": tuple((m, v) for m, v in zip(LIBRARY_METRICS, (60, 900, 8400)))}
 GOALS = {"publish_s": 10.0, "index_load_s": 2.0}
 FIGURES = (("latency_us", "us"), ("total_cycles", "cycles"), ("peak_device_bytes", "bytes"),
            ("max_abs_error", ""), ("compile_s", "s"), ("run_s", "s"), ("speed_ratio", "x"),
@@ -70,11 +76,29 @@ def synthesize(store: Store, nights: int, combinations: int, seed: int = 1) -> i
                      "started_at": when, "finished_at": when, "duration_s": 30.0,
                      "estimate_s": 30.0, "message": "", "details": {}}
                     for cid in combo_ids for w, s in pairs]
+            # The jobs of the other stages, as the nightly stores them: one each per
+            # combination (the latest-run table and the job tallies read them all).
+            jobs += [{"run_id": run_id, "combination_id": cid, "key": f"{stage}:{cid}",
+                      "stage": stage, "name": stage, "sku": None, "status": "passed",
+                      "started_at": when, "finished_at": when, "duration_s": 60.0,
+                      "estimate_s": 60.0, "message": "",
+                      "details": {"passed": 1150, "total": 1200, "floor": 1100, "counts": {},
+                                  "failures": []} if stage == "conformance" else {}}
+                     for cid in combo_ids for stage in STAGES]
             db.execute(insert(JobRow), jobs)
-            ids = db.execute(select(JobRow.id, JobRow.combination_id, JobRow.name, JobRow.sku)
+            ids = db.execute(select(JobRow.id, JobRow.combination_id, JobRow.name, JobRow.sku,
+                                    JobRow.stage)
                              .where(JobRow.run_id == run_id)).all()
             metrics, ops = [], []
-            for job_id, cid, name, sku in ids:
+            for job_id, cid, name, sku, stage in ids:
+                if stage in COMBINATION_METRICS:  # figures of a combination as a whole
+                    metrics += [{"job_id": job_id, "run_id": run_id, "combination_id": cid,
+                                 "workload": None, "sku": None, "name": figure,
+                                 "value": value + night // 60, "unit": ""}
+                                for figure, value in COMBINATION_METRICS[stage]]
+                    continue
+                if stage != "workloads":
+                    continue
                 latency = base[(name, sku)] * (1 + 0.01 * ((night // 30) % 3))
                 values = (latency, latency * 1000, 1 << 24, 1e-5, rng.uniform(0.1, 1),
                           rng.uniform(0.5, 2), rng.uniform(1, 3), 1e6 / latency, 40)
@@ -92,7 +116,10 @@ def synthesize(store: Store, nights: int, combinations: int, seed: int = 1) -> i
     return metric_rows
 
 
-def index_load_s(site: Path) -> float:
+def index_load_s(site: Path) -> tuple[float, float]:
+    """Seconds from navigating to index.html to its load event (what a reader waits for
+    before the page is there; lazy charts in view start drawing then), and until every
+    chart was drawn, each lazy one scrolled into view in turn."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from browser import Browser, chromium_path, serve  # the tests' Chromium helper
 
@@ -103,16 +130,14 @@ def index_load_s(site: Path) -> float:
     browser = Browser(binary, profile)
     try:
         with serve(site) as base:
-            started = time.perf_counter()
-            page = browser.check(base + "index.html")
-            elapsed = time.perf_counter() - started
+            page = browser.check(base + "index.html", timeout_s=120)
     finally:
         browser.close()
         shutil.rmtree(profile, ignore_errors=True)
     if page.errors or not page.all_charts_rendered:
         print(f"dashboard_year: index.html: errors {page.errors[:3]}, undrawn charts "
               f"{page.unrendered[:5]}", file=sys.stderr)
-    return elapsed
+    return page.loaded_s, page.drawn_s
 
 
 def main() -> None:
@@ -133,18 +158,19 @@ def main() -> None:
     started = time.perf_counter()
     index = publish(store, work / "site")
     publish_s = time.perf_counter() - started
+    loaded, drawn = index_load_s(work / "site")
     size = sum(p.stat().st_size for p in (work / "site").rglob("*") if p.is_file())
     figures = {"nights": args.nights, "combinations": args.combinations, "metric_rows": rows,
                "synthesis_s": round(synth_s, 1), "publish_s": round(publish_s, 2),
                "site_bytes": size, "index_bytes": index.stat().st_size,
-               "index_load_s": round(index_load_s(index.parent), 2)}
+               "index_load_s": round(loaded, 2), "all_charts_drawn_s": round(drawn, 2)}
     if args.json:
         print(json.dumps({**figures, "goals": GOALS}, indent=1))
         return
     for name, value in figures.items():
         goal = GOALS.get(name)
         verdict = "" if goal is None else ("  ok" if value <= goal else f"  over the {goal} s goal")
-        print(f"{name:<14}{value!s:>14}{verdict}")
+        print(f"{name:<19}{value!s:>12}{verdict}")
 
 
 if __name__ == "__main__":

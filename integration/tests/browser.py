@@ -59,10 +59,14 @@ requires_browser = pytest.mark.skipif(chromium_path() is None,
 _CHARTS_JS = """JSON.stringify(Array.from(document.querySelectorAll('div.chart')).map(el => ({
   id: el.id,
   plotted: el.classList.contains('js-plotly-plot'),
+  failed: el.dataset.failed === '1',
   svg: el.querySelector('svg.main-svg') !== null,
   traces: (el._fullData || []).filter(t => t.visible !== false).length,
   marks: el.querySelectorAll('.scatterlayer .point, .barlayer .point, .scatterlayer .js-line')
     .length})))"""
+
+
+_SCROLL_TO_JS = "document.getElementById(%s).scrollIntoView({block: 'center'})"
 
 
 @dataclass
@@ -72,6 +76,8 @@ class PageCheck:
     errors: list[str] = field(default_factory=list)
     charts: list[dict] = field(default_factory=list)
     text: str = ""
+    loaded_s: float = 0.0  # from navigating to the load event
+    drawn_s: float = 0.0  # until every chart was drawn (lazy ones scrolled into view) or failed
 
     @property
     def unrendered(self) -> list[str]:
@@ -167,16 +173,24 @@ class Browser:
                 self._send(f"{domain}.enable", session)
             self._send("Emulation.setDeviceMetricsOverride", session, width=width,
                        height=height, deviceScaleFactor=1, mobile=False)
+            started = time.monotonic()
             self._send("Page.navigate", session, url=url)
             if not self._wait_event("Page.loadEventFired", session, timeout_s):
                 return PageCheck(url, errors=[f"no load event within {timeout_s:g} s"])
             page = PageCheck(url)
             deadline = time.monotonic() + timeout_s
+            page.loaded_s = time.monotonic() - started
             while True:  # charts drawn by inline scripts are usually there at once
                 page.charts = json.loads(self._evaluate(session, _CHARTS_JS) or "[]")
-                if page.all_charts_rendered or time.monotonic() > deadline:
+                waiting = [c for c in page.charts if c["id"] in page.unrendered
+                           and not c.get("failed")]
+                if not waiting or time.monotonic() > deadline:
                     break
+                # A lazy chart (assets/lazy.js) is drawn once it scrolls into view: bring the
+                # first one still waiting there, as a reader scrolling down would.
+                self._evaluate(session, _SCROLL_TO_JS % json.dumps(waiting[0]["id"]))
                 time.sleep(0.1)
+            page.drawn_s = time.monotonic() - started
             page.title = self._evaluate(session, "document.title") or ""
             page.text = self._evaluate(session, "document.body.innerText") or ""
             if screenshot is not None:

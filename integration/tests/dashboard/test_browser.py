@@ -3,12 +3,15 @@ failed resource and every chart drawn; and the checker itself sees what goes wro
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from browser import check_site, requires_browser
 from fakes import FakePort
+from stackci.dashboard.site import plotly_js, site_dir
 from stackci.nightly.plan import NightlyOptions
 from stackci.nightly.run import Nightly
 from stackci.results.store import Store
@@ -59,3 +62,28 @@ def test_the_checker_reports_errors_and_undrawn_charts(tmp_path):
     assert any("missing.js" in e or "404" in e for e in broken.errors)
     assert broken.unrendered == ["never"] and not broken.all_charts_rendered
     assert fine.errors == [] and fine.charts == [] and fine.title == "fine"
+
+
+def test_lazy_charts_are_drawn_when_scrolled_into_view_and_a_missing_one_fails(tmp_path):
+    # lazy.js draws a chart from its JSON file once it is in view; the checker scrolls to
+    # it (it is far below the fold), and a chart whose file is missing comes back undrawn.
+    (tmp_path / "assets").mkdir()
+    shutil.copyfile(plotly_js(), tmp_path / "assets" / "plotly.min.js")
+    shutil.copyfile(site_dir() / "lazy.js", tmp_path / "assets" / "lazy.js")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "far.json").write_text(json.dumps(
+        {"data": [{"type": "scatter", "x": [1, 2], "y": [3, 4]}], "layout": {}}))
+    head = ("<!doctype html><title>lazy</title><link rel='icon' href='data:,'>"
+            "<script src='assets/plotly.min.js'></script>"
+            "<script src='assets/lazy.js' defer></script>")
+    (tmp_path / "lazy.html").write_text(
+        head + "<div style='height: 5000px'></div>"
+        "<div class='chart' id='far' data-src='data/far.json' style='height: 300px'></div>")
+    (tmp_path / "missing.html").write_text(
+        head + "<div class='chart' id='gone' data-src='data/gone.json'></div>")
+    pages = check_site(tmp_path, timeout_s=10)
+    lazy, missing = pages["lazy.html"], pages["missing.html"]
+    assert lazy.errors == [] and lazy.all_charts_rendered and lazy.charts[0]["id"] == "far"
+    assert missing.unrendered == ["gone"]
+    assert any("gone.json" in e for e in missing.errors)
+    assert "Could not load data/gone.json" in missing.text

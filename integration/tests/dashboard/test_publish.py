@@ -66,7 +66,9 @@ def test_pages_work_offline(tmp_path, store):
             assert (page.parent / ref).resolve().is_file(), f"{page}: {ref}"
     assert (site / "assets" / "plotly.min.js").stat().st_size > 1_000_000
     index = (site / "index.html").read_text()
-    assert "Plotly.newPlot" in index and "Run 1" in index
+    # Charts are lazy: each names its figure file (checked to exist above), drawn by lazy.js.
+    assert 'class="chart" id="trend-resnet" data-src="data/trend-resnet.json"' in index
+    assert "Plotly.newPlot" in (site / "assets" / "lazy.js").read_text() and "Run 1" in index
     assert "job(s) out</strong>" not in index and "P0:" not in index
     assert 'class="status completed"' in index  # published once the run was over
 

@@ -13,6 +13,8 @@ ops/*.html     op-level breakdown of the latest run of one workload on one SKU
 analysis.html, analysis/*.html, sweetspots.html, explore.html, advice.html
                the workload analysis (pages/analysis.py)
 data.json      the figures the pages show, for scripts and tests
+data/*.json    one figure per lazy chart of index.html (drawn by assets/lazy.js when it
+               scrolls into view; needs the site served over http, not file://)
 assets/        plotly.min.js (copied from the installed plotly package) and the stylesheet
 
 Every page works offline: scripts and styles are referenced by relative path, never a CDN.
@@ -43,7 +45,7 @@ from stackci.durations import format_duration
 from stackci.results.matrix import build_matrix
 from stackci.results.store import Store
 
-RECENT_RUNS = 30
+RECENT_RUNS = 30  # the index's table of runs; older ones are a line per month
 
 
 def publish(store: Store, out_dir: str | Path) -> Path:
@@ -54,10 +56,12 @@ def publish(store: Store, out_dir: str | Path) -> Path:
     site = site_dir()
     shutil.copyfile(plotly_js(), out / "assets" / "plotly.min.js")
     shutil.copyfile(site / "style.css", out / "assets" / "style.css")
+    shutil.copyfile(site / "lazy.js", out / "assets" / "lazy.js")
     templates = Environment(loader=FileSystemLoader(site / "templates"), autoescape=True,
                             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     templates.filters["duration"] = format_duration
     templates.filters["number"] = number
+    templates.globals["chart_file"] = ChartFiles(out)
 
     series = trends(store)
     latest = latest_figures(store)
@@ -86,8 +90,10 @@ def publish(store: Store, out_dir: str | Path) -> Path:
     publish_analysis(templates, out, analysis_views(store), generated)
     speed = speed_view(store)
     index = out / "index.html"
+    runs = store.runs(limit=RECENT_RUNS)
     index.write_text(templates.get_template("index.html").render(
-        root="", latest=latest_run_view(store), runs=store.runs(limit=RECENT_RUNS),
+        root="", latest=latest_run_view(store), runs=runs,
+        older=store.run_months(before_run=runs[-1]["id"]) if runs else [],
         charts=charts, figures=latest, figure_names=LATEST_FIGURES, generated=generated,
         conformance=conformance, library=library, speed=speed, speed_goal=SPEED_GOAL,
         fidelity=fidelity, regressions=regressions))
@@ -99,8 +105,22 @@ def publish(store: Store, out_dir: str | Path) -> Path:
          "conformance": conformance["latest"] if conformance else [],
          "fidelity": {"run_id": fidelity["run"]["id"], "summary": fidelity["summary"],
                       "trend": fidelity["trend"]} if fidelity else None},
-        indent=1, default=str))
+        default=str))  # no indent: only the C encoder is fast enough for a year
     return index
+
+
+class ChartFiles:
+    """`chart_file(id, figure)` in a template: writes the figure to data/<id>.json and returns
+    that path, for a lazy chart (assets/lazy.js) that fetches it when it scrolls into view."""
+
+    def __init__(self, out: Path):
+        self.folder = out / "data"
+        self.folder.mkdir(exist_ok=True)
+
+    def __call__(self, chart_id: str, figure: dict) -> str:
+        name = f"{chart_id}.json"
+        (self.folder / name).write_text(json.dumps(figure, default=str))
+        return f"data/{name}"
 
 
 def publish_analysis(templates, out: Path, views: dict, generated: str) -> None:

@@ -10,6 +10,11 @@ from stackci.results.store import Store
 
 TREND_METRIC = LATENCY_US
 
+# A trend shows every point of its newest RECENT_RUNS runs and one weekly mean per
+# combination before them: a year of nights stays a chart a browser draws at once, and the
+# old weeks still show the level the figure had.
+RECENT_RUNS = 90
+
 LATEST_FIGURES = (LATENCY_US, TOTAL_CYCLES, PEAK_DEVICE_BYTES, MAX_ABS_ERROR, COMPILE_S,
                   SPEED_RATIO)
 
@@ -20,10 +25,26 @@ def trends(store: Store, metric: str = TREND_METRIC, exact: bool = True
     x label is the run and the modules that moved since the track's previous run; `change`
     marks a value that differs from the point before (for an `exact` figure that is a change
     point; a wall-clock one is only marked by its stored regressions, found by change-point
-    detection), `regression` the stored regressions that start at the point."""
+    detection), `regression` the stored regressions that start at the point. Runs before
+    the newest RECENT_RUNS are one point per ISO week and combination (`weekly`: how many
+    runs it stands for), aggregated in SQL."""
     found: dict[str, dict[str, list[dict]]] = {}
-    labels, marks = VectorLabels(store), change_marks(store, metric)
-    for row in store.metric_series(metric):
+    marks = change_marks(store, metric)
+    buckets, since = week_buckets(store.run_starts())
+    for row in store.metric_buckets(metric, [(lo, hi) for lo, hi, _ in buckets]):
+        if row["workload"] is None:
+            continue
+        lo, hi, week = buckets[row["bucket"]]
+        points = found.setdefault(row["workload"], {}).setdefault(row["sku"], [])
+        regressions = marks.get((row["workload"], row["sku"]), {})
+        points.append({
+            "run_id": row["run_id"], "value": row["mean"], "weekly": row["runs"],
+            "x": f"{week} {row['combination'] or '-'}: mean of {row['runs']} runs",
+            "change": exact and bool(points) and points[-1]["value"] != row["mean"],
+            "regression": ", ".join(text for run, text in sorted(regressions.items())
+                                    if lo <= run <= hi)})
+    labels = VectorLabels(store)
+    for row in store.metric_series(metric, since_run=since):
         if row["workload"] is None:
             continue
         points = found.setdefault(row["workload"], {}).setdefault(row["sku"], [])
@@ -32,6 +53,20 @@ def trends(store: Store, metric: str = TREND_METRIC, exact: bool = True
             "change": exact and bool(points) and points[-1]["value"] != row["value"],
             "regression": marks.get((row["workload"], row["sku"]), {}).get(row["run_id"], "")})
     return found
+
+
+def week_buckets(runs: list[tuple[int, object]], recent: int = RECENT_RUNS
+                 ) -> tuple[list[tuple[int, int, str]], int | None]:
+    """The ISO weeks of the runs before the newest `recent` as (first run id, last run id,
+    "2026-W05"), and the first recent run's id (None: every run is recent). Run ids grow
+    with their start, so a week is an id range."""
+    if len(runs) <= recent:
+        return [], None
+    weeks: dict[str, list[int]] = {}
+    for run_id, started in runs[:-recent]:
+        year, week, _ = started.isocalendar()
+        weeks.setdefault(f"{year}-W{week:02d}", []).append(run_id)
+    return ([(min(ids), max(ids), week) for week, ids in weeks.items()], runs[-recent][0])
 
 
 def latest_figures(store: Store) -> list[dict]:
