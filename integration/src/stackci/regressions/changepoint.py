@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import ruptures
-from scipy import stats
 
 from stackci.errors import UsageError
 from stackci.regressions.findings import Finding, FindingKind, Size
@@ -79,6 +77,9 @@ def candidates(logs: np.ndarray, config: NoiseConfig = DEFAULT) -> list[int]:
         # candidate; the magnitude and the test still decide.
         scale = max(float(np.std(logs)), 1e-12) * 1e-3
     signal = ((logs - np.median(logs)) / scale).reshape(-1, 1)
+    # Imported here: ruptures brings scipy (~3 s of a start on this machine), and only a
+    # series long enough to split needs it; every harness command imports this module.
+    import ruptures
     algo = ruptures.Pelt(model="l2", min_size=config.min_size, jump=1).fit(signal)
     return algo.predict(pen=config.penalty * np.log(n))[:-1]
 
@@ -124,6 +125,7 @@ def mann_whitney(a: np.ndarray, b: np.ndarray) -> float:
     segments."""
     ties = len(np.unique(np.concatenate([a, b]))) < len(a) + len(b)
     method = "asymptotic" if ties else "exact"
+    from scipy import stats  # here, like ruptures: see candidates
     return float(stats.mannwhitneyu(a, b, alternative="two-sided", method=method).pvalue)
 
 
