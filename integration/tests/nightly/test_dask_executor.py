@@ -2,10 +2,15 @@
 the same DAG with the same figures as the thread executor, and a worker killed mid-job costs
 that job one attempt, recorded, while the night completes."""
 
+import contextlib
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -37,10 +42,49 @@ def figures(store, run_id):
                   for m in store.metrics(run_id=run_id) if m["unit"] in ("cycles", "us", "bytes"))
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    with DaskCluster(workers=2) as found:
-        yield found
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def real_cluster(home):
+    """`dask scheduler` and two `dask worker` processes on loopback, as docs/cluster.md runs
+    them (each worker its own STACKCI_HOME; the tests' fakes importable)."""
+    bin_dir = Path(sys.executable).parent
+    address = f"tcp://127.0.0.1:{free_port()}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    started = [subprocess.Popen([bin_dir / "dask", "scheduler", "--host", "127.0.0.1",
+                                 "--port", address.rsplit(":", 1)[1], "--dashboard-address",
+                                 ":0"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)]
+    try:
+        for index in range(2):
+            started.append(subprocess.Popen(
+                [bin_dir / "dask", "worker", address, "--nthreads", "1", "--nworkers", "1",
+                 "--no-nanny", "--host", "127.0.0.1"],
+                env={**env, "STACKCI_HOME": str(home / f"worker{index}")},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with DaskCluster(scheduler=address) as found:
+            found.client.wait_for_workers(2, timeout=120)
+            yield found
+    finally:
+        for process in reversed(started):
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module", params=["local", "tcp"])
+def cluster(request, tmp_path_factory):
+    """A LocalCluster of two processes, and a real scheduler with two workers on a port."""
+    if request.param == "local":
+        with DaskCluster(workers=2) as found:
+            yield found
+    else:
+        with real_cluster(tmp_path_factory.mktemp("dask")) as found:
+            yield found
 
 
 def test_a_local_cluster_runs_the_night_with_the_thread_executors_figures(ws, store, tmp_path,
