@@ -91,8 +91,11 @@ class MetricRow(Base):
     value: Mapped[float] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(32), default="")
 
-    # The dashboard's series and newest values (migration 0006).
-    __table_args__ = (Index("ix_metrics_series", "name", "workload", "sku"),)
+    # The dashboard's newest values (migration 0006) and trends, read from the index alone
+    # (0007).
+    __table_args__ = (Index("ix_metrics_series", "name", "workload", "sku"),
+                      Index("ix_metrics_trend", "name", "run_id", "workload", "sku",
+                            "combination_id", "value", "job_id", "unit"))
 
 
 class OpProfileRow(Base):
