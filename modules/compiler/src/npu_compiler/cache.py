@@ -1,6 +1,11 @@
 """The on-disk cache of compiled plans, keyed by what a plan depends on: the model's bytes,
 the compiler and opslib (version and source), the SKU, the precision, the batch, the input
-shape signature, the pipeline and the calibration data. Directory: $NPU_PLAN_CACHE, else ~/.cache/npu-compiler."""
+shape signature, the pipeline and the calibration data. Directory: $NPU_PLAN_CACHE, else ~/.cache/npu-compiler.
+
+The cache is bounded: a plan holds its weights (ResNet-50's are 100 MB), one per shape
+signature, batch, SKU and source digest, so an unbounded cache grew to 72 GB in a day of
+nightlies and filled the disk. After each store the least recently used entries are evicted
+until the whole is within $NPU_PLAN_CACHE_MAX_BYTES (default 4 GiB)."""
 
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from npu_compiler.errors import ModelLoadError
+from npu_compiler.errors import ModelLoadError, UsageError
 from npu_compiler.plan import Plan
 
 ENV_VAR = "NPU_PLAN_CACHE"
+MAX_BYTES_VAR = "NPU_PLAN_CACHE_MAX_BYTES"
+DEFAULT_MAX_BYTES = 4 << 30
 
 
 def default_dir() -> Path:
@@ -103,14 +110,33 @@ def plan_key(model, sku, *, precision, batch, pipeline, calibration, shapes=None
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def max_bytes() -> int:
+    configured = os.environ.get(MAX_BYTES_VAR, "").strip()
+    if not configured:
+        return DEFAULT_MAX_BYTES
+    try:
+        value = int(configured)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise UsageError(f"{MAX_BYTES_VAR}={configured!r}: expected a whole number of bytes "
+                         "(0 keeps no plans)")
+    return value
+
+
 def load(directory: Path, key: str) -> Plan | None:
     entry = directory / key[:2] / key
     if not (entry / "plan.json").is_file():
         return None
     try:
-        return Plan.load(entry)
+        plan = Plan.load(entry)
     except ModelLoadError:
         return None  # a damaged entry is recompiled and replaced
+    try:
+        os.utime(entry / "plan.json")  # recently used: evicted last
+    except OSError:
+        pass  # a read-only cache still serves
+    return plan
 
 
 def store(directory: Path, key: str, plan: Plan) -> None:
@@ -125,3 +151,33 @@ def store(directory: Path, key: str, plan: Plan) -> None:
         os.replace(scratch, final)
     except OSError:
         shutil.rmtree(scratch, ignore_errors=True)
+    evict(directory, max_bytes(), keep=final)
+
+
+def _entries(directory: Path) -> list[tuple[float, int, Path]]:
+    """(last use, bytes, path) of every complete entry."""
+    found = []
+    for bucket in directory.iterdir() if directory.is_dir() else ():
+        for entry in bucket.iterdir() if bucket.is_dir() else ():
+            try:
+                used = (entry / "plan.json").stat().st_mtime
+                size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+            except OSError:
+                continue  # half-written (a scratch folder) or removed meanwhile
+            found.append((used, size, entry))
+    return found
+
+
+def evict(directory: Path, limit: int, keep: Path | None = None) -> int:
+    """Remove the least recently used entries until the cache holds at most `limit` bytes
+    (the entry just stored stays, even alone over the limit). Returns the bytes freed."""
+    entries = sorted(_entries(directory), key=lambda e: e[0])
+    total, freed = sum(size for _, size, _ in entries), 0
+    for _, size, entry in entries:
+        if total <= limit:
+            break
+        if entry == keep:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        total, freed = total - size, freed + size
+    return freed
