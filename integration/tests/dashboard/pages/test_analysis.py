@@ -30,7 +30,9 @@ def site(store, tmp_path):
         port.unfused = unfused
         result = Nightly(ws, store, port=port, suite=port.suite_path(),
                          dashboard_dir=tmp_path / "site").start(
-            NightlyOptions(tier="smoke", no_tests=True, workers=1), [port.combination()])
+            # no_reuse: the fake plans differently (unfused) behind unchanged inputs.
+            NightlyOptions(tier="smoke", no_tests=True, workers=1, no_reuse=True),
+            [port.combination()])
         assert result.ok, {k: v for k, v in result.ended.items() if v[0] != "passed"}
     return tmp_path / "site"
 
