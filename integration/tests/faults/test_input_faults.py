@@ -29,7 +29,8 @@ def test_a_full_budget_still_publishes(night_before):
     repo, jobs, metrics = night_before
     repo.inject("beta", "slow", s=4)
     assert repo.run("--workload", "beta").returncode == 0  # beta's history: 4 s or more
-    done = repo.run("--budget", "3s")
+    # --no-reuse: beta's inputs are unchanged, so it would be reused (free) rather than run.
+    done = repo.run("--budget", "3s", "--no-reuse")
     # Out of budget is carried over, not a failure; a gating job left out is P0, exit 3.
     assert done.returncode == 3 and "P0" in done.stderr, done.stderr
     last = repo.query("SELECT max(id) FROM runs")[0][0]
