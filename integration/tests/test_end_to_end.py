@@ -29,20 +29,22 @@ def clone(tmp_path_factory) -> Path:
     return target
 
 
-def nightly(clone: Path, home: Path, monkeypatch) -> int:
+def nightly(clone: Path, home: Path, monkeypatch, *extra: str) -> int:
     # The analysis stage's batch sweep to 4, not 64: minutes saved, the same code run.
     monkeypatch.setattr("stackci.nightly.stages.analysis.MAX_BATCH", 4)
     monkeypatch.setenv("STACKCI_REPO", str(clone))
     monkeypatch.setenv("STACKCI_HOME", str(home))
     monkeypatch.delenv("STACKCI_DB", raising=False)
     return main(["nightly", "--combination", "master", "--tier", "smoke",
-                 "--workload", "squeezenet", "--sku", "npu-edge", "--no-tests", "--workers", "1"])
+                 "--workload", "squeezenet", "--sku", "npu-edge", "--no-tests", "--workers", "1", *extra])
 
 
 def test_two_nights_store_two_runs_and_two_trend_points(clone, tmp_path, monkeypatch, capsys):
     home = tmp_path / "home"
     assert nightly(clone, home, monkeypatch) == 0
-    assert nightly(clone, home, monkeypatch) == 0
+    # Measured again, not reused (nightly/reuse.py has its own tests): the second night's
+    # analysis must diff its plan against the first's.
+    assert nightly(clone, home, monkeypatch, "--no-reuse") == 0
     out = capsys.readouterr().out
     assert "dashboard:" in out
 
