@@ -29,3 +29,16 @@ def test_int8_symmetric_quantization_saturates_and_roundtrips():
     assert quantized.dtype == np.int8 and used == scale
     assert quantized.min() >= -INT8_MAX and quantized.max() <= INT8_MAX
     assert np.abs(quantized * scale - values).max() <= scale / 2 + 1e-7
+
+
+def test_public_cost_calls_are_recorded_for_the_analysis():
+    # driver-api 2.2: the compiler's workload analysis (npu_compiler.analysis) re-prices a
+    # plan from the cost calls recorded while it was costed, and builds DMA calls itself.
+    from npu_driver import perf
+
+    sku = load_sku("npu-edge")
+    with perf.recording() as calls:
+        cost = perf.dma_cost(sku, nbytes=4096, direction="h2d")
+    assert cost.total_cycles > 0
+    assert [c.function for c in calls] == ["dma_cost"]
+    assert perf.CostCall("dma_cost", {"nbytes": 4096, "direction": "h2d"}) == calls[0]
