@@ -130,8 +130,10 @@ def load(directory: Path, key: str) -> Plan | None:
         return None
     try:
         plan = Plan.load(entry)
-    except ModelLoadError:
-        return None  # a damaged entry is recompiled and replaced
+    except (ModelLoadError, OSError):
+        # A damaged entry, or one another process evicted while this one read it: recompiled
+        # and stored again.
+        return None
     try:
         os.utime(entry / "plan.json")  # recently used: evicted last
     except OSError:
