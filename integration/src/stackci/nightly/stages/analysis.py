@@ -43,7 +43,7 @@ def job_specs(combinations: list, workloads: list, planned: list,
     workload x SKU whose workload job is planned, one explore per SKU, one advice.
 
     The smoke night analyses each model at EXPLORE_PRECISION only: the precision variants'
-    sweeps were 80 % of a fresh clone's first night (1,011 of 1,484 job-seconds, 801 of them
+    sweeps were 68 % of a fresh clone's first night (1,011 of 1,484 job-seconds, 801 of them
     the variants'), which pushed the README's first line past ten minutes; the full nightly
     and weekly tiers (`every_precision`) analyse every variant."""
     keys = {spec.key for spec in planned}
