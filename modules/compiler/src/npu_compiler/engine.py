@@ -17,6 +17,7 @@ from npu_compiler.compile import compile_model
 from npu_compiler.control_flow import ControlFlowStep
 from npu_compiler.errors import InputError
 from npu_compiler.ir import RUN_TIME_COMPILED
+from npu_compiler.passes.memory import alias_strides
 from npu_compiler.passes.selection import ONNX_LAYOUT
 from npu_compiler.plan import Plan
 
@@ -24,12 +25,17 @@ from npu_compiler.plan import Plan
 class ArenaSlice:
     """A value at its offset in the arena: what kernels read and write like a DeviceArray."""
 
-    def __init__(self, arena, offset: int, shape, dtype, name: str):
+    def __init__(self, arena, offset: int, shape, dtype, name: str, strides=None):
+        """`strides` (bytes): the value's rows lie apart in a Concat's output (alias_strides)."""
         self.arena, self.offset, self.name = arena, offset, name
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
         self.nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
-        raw = self.arena.view()[self.offset: self.offset + self.nbytes]
-        self._view = raw.view(self.dtype).reshape(self.shape)
+        if strides is None:
+            raw = self.arena.view()[self.offset: self.offset + self.nbytes]
+            self._view = raw.view(self.dtype).reshape(self.shape)
+        else:
+            self._view = np.ndarray(self.shape, self.dtype, buffer=self.arena.view(),
+                                    offset=self.offset, strides=strides)
 
     def view(self) -> np.ndarray:
         return self._view
@@ -110,9 +116,14 @@ class Engine:
         if offsets and self._arena is None:
             self._arena = self.ctx.alloc((max(self.plan.memory.get("arena_bytes", 0), 1),),
                                          np.uint8, name="arena")
-            self._slices = {name: ArenaSlice(self._arena, offset, self.plan.values[name]["shape"],
-                                             self.plan.values[name]["dtype"], name)
-                            for name, offset in offsets.items()}
+            aliases = self.plan.memory.get("aliases", {})
+
+            def arena_slice(name: str, offset: int) -> ArenaSlice:
+                shape, dtype = self.plan.values[name]["shape"], self.plan.values[name]["dtype"]
+                strides = alias_strides(shape, np.dtype(dtype).itemsize, aliases.get(name))
+                return ArenaSlice(self._arena, offset, shape, dtype, name, strides)
+
+            self._slices = {name: arena_slice(name, offset) for name, offset in offsets.items()}
         return self._slices
 
     def _launch_profile(self, record) -> dict:
