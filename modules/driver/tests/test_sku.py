@@ -16,6 +16,18 @@ def test_shipped_skus_are_the_edge_and_datacenter_parts():
     assert dc.dram_bandwidth_gbps > 50 * edge.dram_bandwidth_gbps
 
 
+def test_the_micro_part_is_of_the_256_mac_micro_npu_class():
+    """npu-micro models an Ethos-U55/U65-256-class part (its YAML says why each figure):
+    256 int8 MACs per cycle at a few hundred MHz, little SRAM, a few GB/s of LPDDR, and
+    device memory that holds the smoke models' fp32 weights (AlexNet's are 244 MB)."""
+    micro, edge = load_sku("npu-micro"), load_sku("npu-edge")
+    macs_int8 = micro.cores * micro.array_rows * micro.array_cols * micro.multiplier("int8")
+    assert macs_int8 == 256 and 0.1 <= micro.clock_ghz < 1
+    assert micro.peak_tops("int8") == pytest.approx(2 * 256 * 0.4e9 / 1e12)
+    assert micro.sram_bytes < edge.sram_bytes and micro.dram_bandwidth_gbps < 8
+    assert micro.device_memory_bytes >= 512 * 2**20
+
+
 def test_load_by_name_and_by_path_agree(tmp_path):
     edge = load_sku("npu-edge")
     path = tmp_path / "copy.yaml"
