@@ -67,12 +67,20 @@ def model_versions(root: Path, name: str) -> list[ModelEntry] | BrokenEntry:
         return _model_entries(Path(root), name)
     except RepositoryError as exc:
         return BrokenEntry(name, str(exc))
+    except OSError as exc:  # the folder cannot be read: the model's fault, not the server's
+        return BrokenEntry(name, f"{Path(root) / name}: {exc.strerror or exc}")
+
+
+# The longest folder name the file systems we run on take (NAME_MAX, in bytes): a longer
+# model name would make every lookup raise ENAMETOOLONG.
+NAME_MAX = 255
 
 
 def check_name(name: str) -> None:
     if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or \
-            name.startswith((".", "_")):
-        raise RepositoryError(f"model name {name!r} is not a folder name of the repository")
+            name.startswith((".", "_")) or len(name.encode("utf-8", "surrogatepass")) > NAME_MAX:
+        shown = name if len(name) <= 80 else f"{name[:77]}..."
+        raise RepositoryError(f"model name {shown!r} is not a folder name of the repository")
 
 
 def _inside(root: Path, path: Path, what: str) -> Path:
