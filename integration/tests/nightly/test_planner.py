@@ -4,12 +4,13 @@ and the night it plans: the cap on combinations, carry-over, the P0 in summary a
 import io
 from datetime import datetime
 
+import pytest
 from fakes import FakePort
 from stackci.model import BUDGET, NOT_RUN, Job, Outcome
-from stackci.nightly.budget import DEFAULT_ESTIMATES, Budget
+from stackci.nightly.budget import DEFAULT_ESTIMATES, DEFAULT_WORK_RATES, Budget
 from stackci.nightly.plan import JobSpec, NightlyOptions
-from stackci.nightly.planner import (CARRIED, COVERAGE, GATING, History, p0_of, predict,
-                                     priority_class, prioritise)
+from stackci.nightly.planner import (CARRIED, COVERAGE, GATING, History, WorkRates, p0_of,
+                                     predict, priority_class, prioritise)
 from stackci.nightly.progress import PlainProgress
 from stackci.nightly.run import Nightly
 from stackci.results.history import PastJob
@@ -175,3 +176,61 @@ def test_a_plan_past_its_budget_names_the_p0_and_the_next_night_runs_it_first(ws
                                    [port.combination()])
     models = [c[1] for c in port.calls if c[0] == "run_model"]
     assert models[:1] == ["bert"]  # the one carried over starts first
+
+
+def workload_spec(name, tag="ccc"):
+    return JobSpec(f"workloads:{name}:edge@{tag}", "workloads", name, "workloads",
+                   combination=tag, sku="edge")
+
+
+def test_a_workload_never_run_anywhere_is_estimated_from_its_work():
+    """Three workloads ran (2 s + 1 s per G operations, one night of the third twice as
+    slow); a fourth, never run, is priced on the line through them, not the stage median."""
+    runs = {"a": (1e9, [3.0, 3.0]), "b": (2e9, [4.0, 4.0]), "c": (4e9, [6.0, 12.0, 6.0])}
+    history = History([past(run, f"workloads:{name}:edge@aaa", name=name, duration=seconds)
+                       for name, (_, durations) in runs.items()
+                       for run, seconds in enumerate(durations)])
+    specs = [workload_spec(name) for name in (*runs, "new")]
+    works = {**{s.key: runs[s.name][0] for s in specs[:3]}, specs[3].key: 10e9}
+    rates = WorkRates.fit(history, specs, works)
+    intercept, slope = rates.fitted["workloads"]
+    assert intercept == pytest.approx(2.0) and slope == pytest.approx(1e-9)
+    assert history.estimate(specs[3].key, "workloads", "new", "edge", 10e9, rates) == (
+        pytest.approx(12.0), "work")
+    # The same workload elsewhere is better evidence than any line.
+    assert history.estimate(specs[0].key, "workloads", "a", "edge", 1e9, rates) == (
+        3.0, "similar")
+    # Without a figure for its work, the stage's median (4 s) as before.
+    assert history.estimate(specs[3].key, "workloads", "new", "edge", None, rates) == (
+        4.0, "stage")
+
+
+def test_below_three_points_the_rate_goes_through_the_origin():
+    history = History([past(1, "workloads:a:edge@aaa", name="a", duration=3.0)])
+    specs = [workload_spec("a"), workload_spec("new")]
+    rates = WorkRates.fit(history, specs, {specs[0].key: 1e9, specs[1].key: 5e9})
+    assert rates.fitted["workloads"] == (0.0, pytest.approx(3e-9))
+    assert history.estimate(specs[1].key, "workloads", "new", "edge", 5e9, rates) == (
+        pytest.approx(15.0), "work")
+
+
+def test_with_no_history_at_all_the_work_is_priced_at_this_machines_rates():
+    history, spec_ = History([]), workload_spec("new")
+    rates = WorkRates.fit(history, [spec_], {spec_.key: 4e9})
+    intercept, slope = DEFAULT_WORK_RATES["workloads"]
+    assert history.estimate(spec_.key, "workloads", "new", "edge", 4e9, rates) == (
+        pytest.approx(intercept + slope * 4e9), "work-default")
+    # A kind of job without a rate, and a job without work, keep the stage's default.
+    assert history.estimate("tests:driver@ccc", "tests", "driver", None, None, rates) == (
+        DEFAULT_ESTIMATES["tests"], "default")
+
+
+def test_a_fresh_night_prices_its_workloads_by_their_work(ws, store, tmp_path):
+    port = FakePort(tmp_path, workloads=("resnet", "bert"))
+    night = nightly(ws, store, port)
+    result = night.start(NightlyOptions(tier="smoke", no_tests=True), [port.combination()])
+    plan = store.run(result.run_id).plan
+    priced = {key: source for key, source in plan["estimate_sources"].items()
+              if key.startswith("workloads:")}
+    assert priced and set(priced.values()) == {"work-default"}
+    assert all(plan["estimates"][key] < DEFAULT_ESTIMATES["workloads"] / 10 for key in priced)

@@ -26,13 +26,14 @@ from stackci.compat import coverage
 from stackci.compat.verify import verify_window
 from stackci.errors import UsageError
 from stackci.model import Job
-from stackci.nightly.planner import (COVERAGE, GATING, NEW, History, p0_of, predict, prioritise,
-                                     remeasure_sample)
+from stackci.nightly.planner import (COVERAGE, GATING, NEW, History, WorkRates, p0_of, predict,
+                                     prioritise, remeasure_sample)
 from stackci.nightly.stages import ACTIONS, analysis
 from stackci.results.history import past_jobs
 from stackci.sources.combination import Combination
 from stackci.sources.resolve import resolve
-from stackci.workloads.suite import Suite, load_suite
+from stackci.workloads.suite import Suite, Workload, load_suite
+from stackci.workloads.work import workload_work
 
 
 @dataclass
@@ -177,14 +178,46 @@ def make_plan(ws, store, options: NightlyOptions, suite: Suite | None = None,
     specs, carried = prioritise(specs, classes, history, weekly=options.tier == "weekly")
     plan = Plan(options, combinations, specs, deferred=[c.key for c in deferred],
                 carried=carried, remeasure=remeasure_sample(specs, history))
+    works = job_works(ws, specs, history) if ws is not None else {}
+    rates = WorkRates.fit(history, specs, works)
     for spec in specs:
         plan.estimates[spec.key], plan.estimate_sources[spec.key] = history.estimate(
-            spec.key, spec.stage, spec.name, spec.sku)
+            spec.key, spec.stage, spec.name, spec.sku, works.get(spec.key), rates)
     prediction = predict(specs, plan.estimates, options.workers, options.budget_s,
                          skip=frozenset(job.key for job in plan.deferred_jobs()))
     plan.predicted_end_s = round(prediction.end_s, 1)
     plan.p0 = p0_of(prediction, specs, plan.gating())
     return plan
+
+
+def job_works(ws, specs: list[JobSpec], history: History) -> dict[str, float]:
+    """job key -> the operations of the models it runs (workloads/work.py): the planner's
+    prior where nothing like a job ran, and the points its seconds per operation are fitted
+    on; counted only when some job running a model has no history of its own or elsewhere
+    (a steady night reads no graph). A model whose graph is not at hand (a wheel not
+    fetched yet) has no figure."""
+    def records_of(spec: JobSpec) -> list[dict]:
+        return spec.params.get("workloads") or \
+            ([spec.params["workload"]] if "workload" in spec.params else [])
+
+    if not any(records_of(spec) and history.own_median(spec.key) is None
+               and history.similar_median(spec.stage, spec.name, spec.sku) is None
+               for spec in specs):
+        return {}
+    works: dict[str, float] = {}
+    made: dict[str, float | None] = {}
+
+    def work_of(record: dict) -> float | None:
+        workload = Workload.from_record(record)
+        if workload.name not in made:
+            made[workload.name] = workload_work(ws, workload)
+        return made[workload.name]
+
+    for spec in specs:
+        found = [work_of(record) for record in records_of(spec)]
+        if found and all(work is not None for work in found):
+            works[spec.key] = sum(found)
+    return works
 
 
 def cap_combinations(combinations: list[Combination], classes: dict[str, int],

@@ -3,8 +3,14 @@ priority, and predict when the night ends on the workers it has.
 
 Estimates, best evidence first: the median of the job's own last full runs (by job key: the
 same combination, stage, name and SKU); else the median of similar jobs (the same stage, name
-and SKU on other combinations: the same workload elsewhere); else the median of the stage;
-else the stage's default (budget.DEFAULT_ESTIMATES, generous on purpose).
+and SKU on other combinations: the same workload elsewhere); else, for a job running a model
+never run anywhere, the cost model's work (workloads/work.py: the graph's multiply-accumulates
+and element operations) at the seconds per operation its kind of job took in the history
+(`WorkRates`); else the median of the stage; else that work at budget.DEFAULT_WORK_RATES (this
+machine's, measured); else the stage's default (budget.DEFAULT_ESTIMATES, generous on
+purpose). The work comes before the stage's median because a stage's jobs differ a
+hundredfold in size (SqueezeNet 0.35 G operations, the GPT 6.8 G): a median would give both
+the same.
 
 Priorities, in classes (PRIORITY_CLASSES): gating work (master, release:latest, a combination
 asked for by name), then new or changed combinations (never run before), then coverage, then
@@ -25,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 from stackci.model import BAD_STATUSES, BUDGET, FINISHED_STATUSES, NOT_RUN, \
     RAN_THROUGH_STATUSES, STAGES
-from stackci.nightly.budget import DEFAULT_ESTIMATES
+from stackci.nightly.budget import DEFAULT_ESTIMATES, DEFAULT_WORK_RATES
 
 PRIORITY_CLASSES = ("gating", "new", "coverage", "carried", "weekly")
 GATING, NEW, COVERAGE, CARRIED, WEEKLY = range(len(PRIORITY_CLASSES))
@@ -51,19 +57,35 @@ class History:
                 self.stage.setdefault(past.stage, []).append(past.duration_s)
         self.tags = {key.rpartition("@")[2] for key in self.by_key}
 
-    def estimate(self, key: str, stage: str, name: str, sku: str | None) -> tuple[float, str]:
-        """(seconds, where the figure came from: history | similar | stage | default)."""
-        own = [p.duration_s for p in self.by_key.get(key, ())
-               if p.status in RAN_THROUGH_STATUSES and p.duration_s is not None][:RECENT]
-        if own:
-            return statistics.median(own), "history"
-        similar = self.similar.get((stage, name, sku), [])[:RECENT]
-        if similar:
-            return statistics.median(similar), "similar"
+    def estimate(self, key: str, stage: str, name: str, sku: str | None,
+                 work: float | None = None, rates: "WorkRates | None" = None
+                 ) -> tuple[float, str]:
+        """(seconds, where the figure came from: history | similar | work | stage |
+        work-default | default); `work` is the job's operations (workloads/work.py)."""
+        own = self.own_median(key)
+        if own is not None:
+            return own, "history"
+        similar = self.similar_median(stage, name, sku)
+        if similar is not None:
+            return similar, "similar"
+        kind = job_kind(key)
+        if work is not None and rates is not None and kind in rates.fitted:
+            return rates.seconds(kind, work), "work"
         staged = self.stage.get(stage, [])[:4 * RECENT]
         if staged:
             return statistics.median(staged), "stage"
+        if work is not None and kind in DEFAULT_WORK_RATES:
+            return WorkRates.line(DEFAULT_WORK_RATES[kind], work), "work-default"
         return DEFAULT_ESTIMATES[stage], "default"
+
+    def own_median(self, key: str) -> float | None:
+        own = [p.duration_s for p in self.by_key.get(key, ())
+               if p.status in RAN_THROUGH_STATUSES and p.duration_s is not None][:RECENT]
+        return statistics.median(own) if own else None
+
+    def similar_median(self, stage: str, name: str, sku: str | None) -> float | None:
+        similar = self.similar.get((stage, name, sku), [])[:RECENT]
+        return statistics.median(similar) if similar else None
 
     def carried(self, key: str) -> dict | None:
         """`{nights, since, run_id}` when the newest runs that planned `key` left it out for
@@ -88,6 +110,55 @@ class History:
 
     def knows_combination(self, key: str) -> bool:
         return key[:12] in self.tags
+
+
+def job_kind(key: str) -> str:
+    """What kind of job a key names (`workloads`, `analysis`, `analysis-explore`...): the
+    part before its first `:` or `@`."""
+    return key.split("@", 1)[0].split(":", 1)[0]
+
+
+@dataclass
+class WorkRates:
+    """Seconds per operation of work by kind of job, fitted on the history: per kind, the jobs
+    planned tonight whose work is known and whose workload ran before (the median of its
+    recent runs) give (work, seconds) points; a line through them by Theil-Sen (robust to a
+    slow night), or through the origin below three points. `fitted`: kind -> (intercept s,
+    seconds per operation)."""
+
+    fitted: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, history: History, specs: list, works: dict[str, float]) -> "WorkRates":
+        points: dict[str, list[tuple[float, float]]] = {}
+        for spec in specs:
+            work = works.get(spec.key)
+            seconds = history.similar_median(spec.stage, spec.name, spec.sku)
+            if work and seconds is not None:
+                points.setdefault(job_kind(spec.key), []).append((work, seconds))
+        return cls({kind: _line(found) for kind, found in points.items()})
+
+    def seconds(self, kind: str, work: float) -> float:
+        return self.line(self.fitted[kind], work)
+
+    @staticmethod
+    def line(fitted: tuple[float, float], work: float) -> float:
+        intercept, slope = fitted
+        return intercept + slope * work
+
+
+def _line(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """(intercept, slope) of seconds over work: Theil-Sen's, a published robust fit (scipy),
+    with the intercept within [0, the fastest job] and a rising slope; else the median rate
+    through the origin."""
+    works = [work for work, _ in points]
+    seconds = [s for _, s in points]
+    if len(set(works)) >= 3:
+        from scipy.stats import theilslopes  # imported only when a fit needs it (slow import)
+        slope, intercept, _, _ = theilslopes(seconds, works)
+        if slope > 0:
+            return min(max(float(intercept), 0.0), min(seconds)), float(slope)
+    return 0.0, statistics.median(s / w for w, s in points)
 
 
 def remeasure_sample(specs: list, history: History, share: int = 16) -> list[str]:
