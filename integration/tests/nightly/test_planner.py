@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 from fakes import FakePort
+from stackci.durations import format_duration
 from stackci.model import BUDGET, NOT_RUN, Job, Outcome
 from stackci.nightly.budget import DEFAULT_ESTIMATES, DEFAULT_WORK_RATES, Budget
 from stackci.nightly.plan import JobSpec, NightlyOptions
@@ -148,6 +149,28 @@ def test_combinations_past_the_cap_are_carried_over_and_run_first_next_night(ws,
     # The two carried over run, beside the gating ones; the coverage that ran waits.
     assert ran == {c.key[:12] for c in (combos[0], combos[1], combos[3])}
     assert second.summary["carried_count"] > 0
+
+
+def test_the_first_eta_leaves_out_the_combinations_past_the_cap(ws, store, tmp_path):
+    """Their jobs end at once as carried over: counting their estimates made a fresh clone's
+    first line announce an ETA of 25 hours for a seven-minute night."""
+    out = io.StringIO()
+    port = FakePort(tmp_path, workloads=("resnet",))
+    combos = [port.combination("master"), port.combination("release:latest", "0.0.9"),
+              *(port.combination(f"release:latest+driver=0.{i}.0", f"0.{i}.0")
+                for i in range(3, 9))]
+    options = NightlyOptions(tier="smoke", no_tests=True, default_plan=True,
+                             max_combinations=2, workers=1)
+    progress = PlainProgress(out, every_s=3600)
+    Nightly(ws, store, port=port, suite=port.suite_path(), dashboard_dir=ws.home / "site",
+            reporter=progress).start(options, combos)
+    plan = store.run(1).plan
+    kept = {c["key"] for c in plan["combinations"]} - set(plan["deferred"])
+    expected = sum(seconds for key, seconds in plan["estimates"].items()
+                   if next(j for j in plan["jobs"] if j["key"] == key)["combination"]
+                   in kept | {None})
+    first = out.getvalue().splitlines()[0]
+    assert f"ETA {format_duration(expected)}" in first, (first, expected)
 
 
 def test_a_plan_past_its_budget_names_the_p0_and_the_next_night_runs_it_first(ws, store,

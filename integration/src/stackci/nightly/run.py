@@ -177,9 +177,11 @@ class Nightly:
         dag = [job for job in jobs if job.stage != "publish"]
         budget = Budget(options.budget_s, used_before)
         estimates = plan.estimates or estimates_for(self.store, jobs)
-        if hasattr(self.reporter, "begin"):
-            self.reporter.begin(len(jobs), len(done), jobs=jobs, estimates=estimates,
-                                budget=budget, workers=options.workers, done=set(done))
+        deferred = {spec.key for spec in plan.deferred_jobs()}
+        if hasattr(self.reporter, "begin"):  # deferred jobs end at once: no share of the ETA
+            self.reporter.begin(len(jobs), len(done), jobs=jobs, estimates={
+                key: 0.0 if key in deferred else seconds for key, seconds in estimates.items()},
+                budget=budget, workers=options.workers, done=set(done))
         resources = Resources(self.ws, self.port,
                               lambda: publish(self.store, self.dashboard_dir),
                               results=HistoryReader(self.store, run_id))
@@ -192,7 +194,6 @@ class Nightly:
             reporter=self.reporter, journal=self._journal(run_id),
             reuse=Reuse(self.store, resources, {spec.key: spec for spec in plan.jobs},
                         enabled=not options.no_reuse, sample=plan.remeasure))
-        deferred = {spec.key for spec in plan.deferred_jobs()}
         for job in dag:
             if job.key in deferred and job.key not in executor.ended:
                 executor.leave_out(job, f"{OUT_OF_BUDGET}: carried over (beyond "
