@@ -47,6 +47,10 @@ OUT_OF_BUDGET = "out of budget"
 STAGES = ("build", "contracts", "tests", "workloads", "conformance", "regressions",
           "analysis", "bisect", "publish")
 
+# The combinations a default plan gates on; the rest of it is pairwise coverage (the
+# planner's priority; the dashboard's trends draw every recent point of these only).
+GATING_COMBINATIONS = ("master", "release:latest")
+
 # How the ONNX node suite classifies a failing case (npu_compiler.conformance).
 FAILURE_CLASSES = ("unsupported_operator", "unsupported_type", "wrong_result", "crash")
 

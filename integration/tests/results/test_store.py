@@ -156,3 +156,20 @@ def test_an_unreachable_postgresql_is_a_one_line_usage_error():
     with pytest.raises(UsageError, match="cannot open results database postgresql") as caught:
         Store("postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert "\n" not in str(caught.value)
+
+
+def test_measured_vectors_are_the_runs_and_combinations_whose_workloads_all_passed(store):
+    good = store.record_combination("master", "k1", VECTOR)
+    bad = store.record_combination("pin1", "k2", {**VECTOR, "runtime": {
+        "version": "0.3.0", "commit": "c" * 40, "tree_hash": "t3"}})
+    for run_id in (store.start_run(tier="smoke", budget_s=10, plan={}) for _ in range(2)):
+        for cid, statuses in ((good, ("passed", "passed")), (bad, ("passed", "failed"))):
+            keys = [f"workloads:w{i}:edge@{cid}" for i in range(2)] + [f"build@{cid}"]
+            store.add_jobs(run_id, [{"key": key, "stage": key.split(":")[0].split("@")[0],
+                                     "name": key, "sku": None, "combination_id": cid}
+                                    for key in keys])
+            for key, status in zip(keys, (*statuses, "failed")):  # build failing: no matter
+                store.finish_job(run_id, key, status=status)
+    assert [(v["run_id"], v["combination_id"], v["trees"]) for v in store.measured_vectors()
+            ] == [(1, good, {"driver": "t1", "runtime": "t2"}),
+                  (2, good, {"driver": "t1", "runtime": "t2"})]

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from stackci.compat import coverage
 from stackci.compat.verify import verify_window
 from stackci.errors import UsageError
-from stackci.model import Job
+from stackci.model import GATING_COMBINATIONS, Job
 from stackci.nightly.planner import (COVERAGE, GATING, NEW, History, WorkRates, p0_of, predict,
                                      prioritise, remeasure_sample)
 from stackci.nightly.stages import ACTIONS, analysis
@@ -79,10 +79,6 @@ class JobSpec:
     @classmethod
     def from_dict(cls, data: dict) -> "JobSpec":
         return cls(**{**data, "needs": tuple(data["needs"]), "after": tuple(data["after"])})
-
-
-# The combinations a default plan gates on; the rest of it is pairwise coverage.
-GATING_COMBINATIONS = ("master", "release:latest")
 
 
 @dataclass

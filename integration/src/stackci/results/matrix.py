@@ -31,6 +31,8 @@ def build_matrix(verdicts: list[dict], measured: list[dict]) -> dict:
     provider_version, interface, declared, verified, measured, message, disagreement}`."""
     edges: dict[tuple[str, str, str], dict] = {}
     disagreements = []
+    # A vector per distinct set of trees: a year of nights repeats each combination's.
+    measured = list({tuple(sorted(v["trees"].items())): v for v in measured}.values())
     for row in verdicts:
         key = (row["consumer"], row["provider"], row["interface"])
         edge = edges.setdefault(key, {"consumer": key[0], "provider": key[1],

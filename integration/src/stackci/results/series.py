@@ -7,9 +7,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal, or_, select
 
 from stackci.results.schema import CombinationRow, MetricRow, Run
+
+
+def bucket_of(run_id, buckets: list[tuple[int, int]]):
+    """The index of the bucket `run_id` falls in, as a CASE that halves the buckets at each
+    step (the buckets are consecutive ranges in order; the query's WHERE keeps run ids within
+    them): about log2(buckets) comparisons a row, where a flat CASE of a year's 52 weeks tried
+    26 on average, for each of the hundreds of thousands of rows a trend aggregates."""
+    def node(first: int, last: int):
+        if first == last:
+            return literal(first)
+        middle = (first + last + 1) // 2
+        return case((run_id < buckets[middle][0], node(first, middle - 1)),
+                    else_=node(middle, last))
+    return node(0, len(buckets) - 1)
 
 
 class SeriesStore:
@@ -31,21 +45,32 @@ class SeriesStore:
                 month["statuses"][status] = month["statuses"].get(status, 0) + 1
         return list(months.values())
 
+    def combination_names(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.scalars(select(CombinationRow.name).distinct()))
+
     def run_starts(self) -> list[tuple[int, Any]]:
         """(run id, started_at) of every run, oldest first: what the dashboard buckets by."""
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(
                 select(Run.id, Run.started_at).order_by(Run.started_at, Run.id))]
 
-    def metric_buckets(self, name: str, buckets: list[tuple[int, int]]) -> list[dict]:
+    def metric_buckets(self, name: str, buckets: list[tuple[int, int]], *,
+                       points_from: int | None = None,
+                       points_of: tuple[str, ...] | None = None) -> list[dict]:
         """Metric `name` aggregated over runs in bucket ranges `[(first run id, last run id)]`
         (a week's runs, say), per workload x SKU x combination, in SQL: `{bucket, workload,
         sku, combination, combination_id, mean, low, high, runs, run_id (the bucket's
-        newest)}`; the trends' older points, without reading every stored value."""
+        newest)}`; the trends' older points, without reading every stored value. Left out:
+        the runs from `points_from` on of the combinations named in `points_of` (None: of
+        every combination), which the trends draw point by point (metric_series)."""
         if not buckets:
             return []
-        bucket = case(*((MetricRow.run_id.between(lo, hi), i)
-                        for i, (lo, hi) in enumerate(buckets)), else_=None).label("bucket")
+        bucket = bucket_of(MetricRow.run_id, buckets).label("bucket")
+        drawn = () if points_from is None else (or_(
+            MetricRow.run_id < points_from,
+            *(() if points_of is None else (CombinationRow.name.is_(None),
+                                            CombinationRow.name.not_in(points_of)))),)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(bucket, MetricRow.workload, MetricRow.sku, MetricRow.combination_id,
@@ -57,14 +82,16 @@ class SeriesStore:
                        func.max(MetricRow.run_id).label("run_id"))
                 .outerjoin(CombinationRow, CombinationRow.id == MetricRow.combination_id)
                 .where(MetricRow.name == name,
-                       MetricRow.run_id.between(buckets[0][0], buckets[-1][1]))
+                       MetricRow.run_id.between(buckets[0][0], buckets[-1][1]), *drawn)
                 .group_by(bucket, MetricRow.workload, MetricRow.sku, MetricRow.combination_id,
                           CombinationRow.name)
                 .order_by(bucket, MetricRow.combination_id))
             return [dict(row._mapping) for row in rows if row.bucket is not None]
 
-    def metric_series(self, name: str, since_run: int | None = None) -> list[dict]:
-        """Every value of metric `name` with its run and combination, oldest run first:
+    def metric_series(self, name: str, since_run: int | None = None,
+                      combinations: tuple[str, ...] | None = None) -> list[dict]:
+        """Every value of metric `name` (from run `since_run` on; of the combinations named
+        in `combinations`, None: all) with its run and combination, oldest run first:
         `{run_id, job_id, started_at, combination_id, combination, combination_key, workload,
         sku, value, unit}`: the points of the trends. Plain columns, not ORM objects: a year
         of nights is hundreds of thousands of rows, and an object per row was most of the
@@ -78,7 +105,9 @@ class SeriesStore:
                 .join(Run, Run.id == MetricRow.run_id)
                 .outerjoin(CombinationRow, CombinationRow.id == MetricRow.combination_id)
                 .where(MetricRow.name == name,
-                       *(() if since_run is None else (MetricRow.run_id >= since_run,)))
+                       *(() if since_run is None else (MetricRow.run_id >= since_run,)),
+                       *(() if combinations is None else
+                         (CombinationRow.name.in_(combinations),)))
                 .order_by(Run.started_at, Run.id, MetricRow.id))
             return [dict(row._mapping) for row in rows]
 
