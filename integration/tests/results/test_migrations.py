@@ -3,6 +3,7 @@ database of the harness before Alembic upgraded in place, concurrent first opens
 
 import multiprocessing
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -95,14 +96,25 @@ def open_and_record(url: str, start, errors) -> None:
         errors.put(f"{type(exc).__name__}: {exc}")
 
 
-def open_at_once(url: str, processes: int = 4) -> list[str]:
-    """`processes` processes open the store at `url` at the same moment and record a run."""
+def open_at_once(url: str, processes: int = 4, hold_s: float = 0.0) -> list[str]:
+    """`processes` processes open the store at `url` at the same moment and record a run;
+    with `hold_s`, while this process holds the SQLite file's write lock until `hold_s`
+    after their start (as one of them switching the file to WAL does)."""
     context = multiprocessing.get_context("fork")
-    start, errors = context.Barrier(processes), context.Queue()
+    start, errors = context.Barrier(processes + 1), context.Queue()
     children = [context.Process(target=open_and_record, args=(url, start, errors))
                 for _ in range(processes)]
     for child in children:
         child.start()
+    holder = None
+    if hold_s:
+        holder = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    start.wait(timeout=60)
+    if holder is not None:
+        time.sleep(hold_s)
+        holder.execute("COMMIT")
+        holder.close()
     for child in children:
         child.join(timeout=120)
     found = []
@@ -121,8 +133,11 @@ def test_processes_opening_a_fresh_database_at_once_all_succeed(store_url):
 
 
 def test_processes_upgrading_a_legacy_database_at_once_all_succeed(tmp_path):
+    # The race it once lost: a process switching the legacy (rollback-journal) file to WAL
+    # holds its write lock, and SQLite fails the others' switch at once ("database is
+    # locked") instead of waiting. Holding the lock while they start makes that every time.
     url = legacy_database(tmp_path / "results.db")
-    assert open_at_once(url) == []
+    assert open_at_once(url, hold_s=1.0) == []
     assert len(Store(url).runs()) == 2 + 4
 
 
