@@ -60,7 +60,10 @@ class CombinationModule(Base):
 
 class JobRow(Base):
     __tablename__ = "jobs"
-    __table_args__ = (UniqueConstraint("run_id", "key"),)
+    # ix_jobs_stage (migration 0008): the jobs of one stage without reading a year's rows
+    # (the compatibility matrix's measured vectors), from the index alone, in its order.
+    __table_args__ = (UniqueConstraint("run_id", "key"),
+                      Index("ix_jobs_stage", "stage", "run_id", "combination_id", "status"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
     combination_id: Mapped[int | None] = mapped_column(ForeignKey("combinations.id"),

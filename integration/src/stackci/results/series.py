@@ -12,6 +12,13 @@ from sqlalchemy import case, func, literal, or_, select
 from stackci.results.schema import CombinationRow, MetricRow, Run
 
 
+def as_dicts(result) -> list[dict]:
+    """The rows of `result` as dicts: zipped with its keys once (a RowMapping per row cost
+    more than the query for the hundreds of thousands of rows of a year's trends)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row)) for row in result]
+
+
 def bucket_of(run_id, buckets: list[tuple[int, int]]):
     """The index of the bucket `run_id` falls in, as a CASE that halves the buckets at each
     step (the buckets are consecutive ranges in order; the query's WHERE keeps run ids within
@@ -60,8 +67,7 @@ class SeriesStore:
                        points_of: tuple[str, ...] | None = None) -> list[dict]:
         """Metric `name` aggregated over runs in bucket ranges `[(first run id, last run id)]`
         (a week's runs, say), per workload x SKU x combination, in SQL: `{bucket, workload,
-        sku, combination, combination_id, mean, low, high, runs, run_id (the bucket's
-        newest)}`; the trends' older points, without reading every stored value. Left out:
+        sku, combination, combination_id, mean, runs, run_id (the bucket's newest)}`; the trends' older points, without reading every stored value. Left out:
         the runs from `points_from` on of the combinations named in `points_of` (None: of
         every combination), which the trends draw point by point (metric_series)."""
         if not buckets:
@@ -76,8 +82,6 @@ class SeriesStore:
                 select(bucket, MetricRow.workload, MetricRow.sku, MetricRow.combination_id,
                        CombinationRow.name.label("combination"),
                        func.avg(MetricRow.value).label("mean"),
-                       func.min(MetricRow.value).label("low"),
-                       func.max(MetricRow.value).label("high"),
                        func.count(func.distinct(MetricRow.run_id)).label("runs"),
                        func.max(MetricRow.run_id).label("run_id"))
                 .outerjoin(CombinationRow, CombinationRow.id == MetricRow.combination_id)
@@ -86,7 +90,7 @@ class SeriesStore:
                 .group_by(bucket, MetricRow.workload, MetricRow.sku, MetricRow.combination_id,
                           CombinationRow.name)
                 .order_by(bucket, MetricRow.combination_id))
-            return [dict(row._mapping) for row in rows if row.bucket is not None]
+            return [row for row in as_dicts(rows) if row["bucket"] is not None]
 
     def metric_series(self, name: str, since_run: int | None = None,
                       combinations: tuple[str, ...] | None = None) -> list[dict]:
@@ -109,7 +113,7 @@ class SeriesStore:
                        *(() if combinations is None else
                          (CombinationRow.name.in_(combinations),)))
                 .order_by(Run.started_at, Run.id, MetricRow.id))
-            return [dict(row._mapping) for row in rows]
+            return as_dicts(rows)
 
     def latest_metrics(self, names: tuple[str, ...]) -> list[dict]:
         """The newest value of each metric in `names` per workload x SKU (the row of the
@@ -121,9 +125,8 @@ class SeriesStore:
                   .group_by(MetricRow.name, MetricRow.workload, MetricRow.sku)
                   .subquery())
         with self.engine.connect() as conn:
-            rows = conn.execute(
+            return as_dicts(conn.execute(
                 select(MetricRow.name, MetricRow.run_id, MetricRow.job_id, MetricRow.workload,
                        MetricRow.sku, MetricRow.value)
                 .join(newest, newest.c.id == MetricRow.id)
-                .order_by(MetricRow.id)).all()
-        return [dict(row._mapping) for row in rows]
+                .order_by(MetricRow.id)))

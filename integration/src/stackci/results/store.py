@@ -321,17 +321,20 @@ class Store(RegressionStore, AnalysisStore, LeaseStore, JournalStore, SeriesStor
             run = session.get(Run, run_id)
             return RunRecord.of(run) if run else None
 
-    def runs(self, limit: int | None = None) -> list[RunRecord]:
-        """Runs, newest first, each with `counts` (jobs per status)."""
+    def runs(self, limit: int | None = None, tier: str | None = None) -> list[RunRecord]:
+        """Runs (of `tier`, if given), newest first, each with `counts` (jobs per status)."""
         with self._sessions() as session:
             query = select(Run).order_by(Run.id.desc())
+            if tier is not None:
+                query = query.where(Run.tier == tier)
             if limit:
                 query = query.limit(limit)
             rows = list(session.scalars(query))
             counts: dict[int, dict[str, int]] = {}
             tally = select(JobRow.run_id, JobRow.status, func.count()).group_by(
                 JobRow.run_id, JobRow.status)
-            if limit:  # only the runs asked for: a year of jobs is hundreds of thousands
+            if limit or tier is not None:
+                # only the runs asked for: a year of jobs is hundreds of thousands
                 tally = tally.where(JobRow.run_id.in_([run.id for run in rows]))
             tally = session.execute(tally)
             for run_id, status, count in tally:

@@ -8,6 +8,7 @@ import math
 from stackci.dashboard.site import goal_label, line_figure
 from stackci.results.fidelity import DATAFLOWS, TOTAL_LIMIT_PERCENT
 from stackci.results.fidelity import STAGE as FIDELITY_STAGE
+from stackci.results.fidelity import TIER as FIDELITY_TIER
 from stackci.results.store import Store
 
 FIDELITY_DIFF = "total_cycles_diff_percent"
@@ -21,9 +22,10 @@ DATAFLOW_NAMES = {"os": "output stationary", "ws": "weight stationary",
 
 
 def fidelity_runs(store: Store) -> list[dict]:
-    """The runs `stackci fidelity record` stored, oldest first."""
-    return [run for run in reversed(store.runs()) if run.plan.get("kind")
-            == FIDELITY_STAGE]
+    """The runs `stackci fidelity record` stored, oldest first (of its tier only: a year of
+    nightlies is a year of job tallies)."""
+    return [run for run in reversed(store.runs(tier=FIDELITY_TIER))
+            if run.plan.get("kind") == FIDELITY_STAGE]
 
 
 def fidelity_row(job: dict, figures: dict[str, float]) -> dict:
