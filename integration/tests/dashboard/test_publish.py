@@ -97,6 +97,8 @@ def test_banner_names_jobs_left_out_by_the_budget(tmp_path, store):
     assert "job(s) out</strong>" in index and "P0: run 2 does not fit its budget" in index
     banner = index.split("job(s) out</strong>")[1].split("</section>")[0]
     assert "workloads:resnet:edge@" in banner and "since tonight" in banner
+    # Each job left out shows the plan's estimate and its evidence (it never started).
+    assert "1h00m <span class=\"meta\">(history)</span>" in banner
 
 
 def test_an_empty_store_publishes_a_page(tmp_path, store):

@@ -38,4 +38,8 @@ def latest_run_view(store: Store) -> dict | None:
         "waited": {key: waited for key, waited in (run.plan.get("carried") or {}).items()
                    if key in {job.key for job in out_of_budget}},
         "deferred": len(run.plan.get("deferred") or []),
+        # The plan's estimate of every job and its evidence (history, similar, work, stage,
+        # work-default, default): a job the plan left out never started, so its row has none.
+        "estimates": run.plan.get("estimates") or {},
+        "estimate_sources": run.plan.get("estimate_sources") or {},
     }
