@@ -12,12 +12,16 @@ alternating), which the machine's load disturbs far less than wall-clock rates.
 
 The session ends with the table per model and concurrency, and the ratio at concurrency 16
 (goal: batching >= 1.5x). Choose models with STACKCI_SERVING_MODELS=squeezenet,bert_smoke;
-window seconds with STACKCI_SERVING_WINDOW_S, repeats with STACKCI_SERVING_REPEATS.
+window seconds with STACKCI_SERVING_WINDOW_S, repeats with STACKCI_SERVING_REPEATS, the SKU with
+STACKCI_SERVING_SKU (default npu-micro: the one SKU whose simulated time exceeds this host's
+numpy time for every model, so pacing binds; on npu-edge and npu-dc the device is faster than
+numpy and paced rows are functional ones again), and the instances of both model folders with
+STACKCI_SERVING_INSTANCES (instance_group count; default the server's, one per core).
 
 Execution modes (STACKCI_SERVING_EXECUTION=functional,paced; functional by default): functional
 measures the numpy execution on this host; paced runs the server with --pace-device-time, so
 each execution lasts at least its simulated device time and throughput shows what batching buys
-on the modelled NPU (a batch there costs far less per image than batch 1).
+on the modelled NPU (the simulated time per image by batch and SKU: docs/design.md, kserve-v2 2.1).
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from stackci.workloads.prepare import prepare
 from stackci.workloads.suite import load_suite
 from stackci.workspace import Workspace
 
-SKU = "npu-edge"
+SKU = os.environ.get("STACKCI_SERVING_SKU", "npu-micro")
+INSTANCES = int(os.environ.get("STACKCI_SERVING_INSTANCES", "0"))  # 0: the server's default
 GOAL = 1.5
 CONCURRENCY = (1, 4, 16)
 # The smoke CNNs and the BERT-style encoder.
@@ -50,6 +55,9 @@ CONFIGS = {
     "off": "max_batch_size: 16\n",
     "on": "max_batch_size: 16\ndynamic_batching { max_queue_delay_microseconds: 2000 }\n",
 }
+if INSTANCES:
+    CONFIGS = {mode: f"{text}instance_group {{ count: {INSTANCES} }}\n"
+               for mode, text in CONFIGS.items()}
 
 MEASURED: dict[str, dict] = {}
 """model -> {"points": {(mode, concurrency): [Point per repeat]}, "per_image": {batch: [ms]},
@@ -77,11 +85,13 @@ def _median(values) -> float:
 
 
 def summary_lines() -> list[str]:
-    lines = ["", f"serving throughput, dynamic batching on / off, medians of {REPEATS} "
-             f"interleaved repeats (goal at concurrency {CONCURRENCY[-1]}: >= {GOAL}x)",
+    instances = INSTANCES or "one per core"
+    lines = ["", f"serving throughput on {SKU} (instances: {instances}), dynamic batching on / "
+             f"off, medians of {REPEATS} interleaved repeats (goal at concurrency "
+             f"{CONCURRENCY[-1]}: >= {GOAL}x)",
              f"{'model':<18}{'conc.':>6}{'off infer/s':>13}{'on infer/s':>12}{'on batch':>10}"
-             f"{'off cpu ms':>12}{'on cpu ms':>11}{'off p99 ms':>12}{'on p99 ms':>11}"
-             f"{'ratio':>8}"]
+             f"{'off cpu ms':>12}{'on cpu ms':>11}{'off p50 ms':>12}{'on p50 ms':>11}"
+             f"{'off p99 ms':>12}{'on p99 ms':>11}{'ratio':>8}"]
     for name, result in MEASURED.items():
         points = result["points"]
         for level in CONCURRENCY:
@@ -92,6 +102,8 @@ def summary_lines() -> list[str]:
                 f"{_median(p.m.throughput for p in on):>12.1f}"
                 f"{_median(p.m.avg_batch for p in on):>10.1f}"
                 f"{_median(p.cpu_ms for p in off):>12.2f}{_median(p.cpu_ms for p in on):>11.2f}"
+                f"{_median(p.m.p50_us for p in off) / 1e3:>12.1f}"
+                f"{_median(p.m.p50_us for p in on) / 1e3:>11.1f}"
                 f"{_median(p.m.p99_us for p in off) / 1e3:>12.1f}"
                 f"{_median(p.m.p99_us for p in on) / 1e3:>11.1f}{ratio:>7.2f}x")
         per_image = result["per_image"]
@@ -208,7 +220,7 @@ def test_serving_batching(benchmark, workspace, tmp_path, name, execution):
     MEASURED[label] = {"points": points, "per_image": per_image, "load": load}
     ratio = _ratio(points[("off", CONCURRENCY[-1])], points[("on", CONCURRENCY[-1])])
     benchmark.extra_info.update(
-        execution=execution, ratio_at_16=ratio, goal=GOAL, repeats=REPEATS,
+        execution=execution, sku=SKU, instances=INSTANCES or None, ratio_at_16=ratio, goal=GOAL, repeats=REPEATS,
         load_average=[min(load), max(load)],
         cpu_ms_per_image_b1=_median(per_image[1]), cpu_ms_per_image_b16=_median(per_image[16]),
         **{f"{mode}_c{level}": _median(p.m.throughput for p in ps)
