@@ -8,9 +8,7 @@ as typed records (results/records.py).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,41 +25,10 @@ from stackci.results.records import JobRecord, RunRecord
 from stackci.results.analysis import AnalysisStore
 from stackci.results.regressions import RegressionStore
 from stackci.results.series import SeriesStore
+from stackci.results.sqlite import BUSY_TIMEOUT_S, enable_wal
 from stackci.results.schema import (Base, CombinationLock, CombinationModule, CombinationRow,
                                     ContractVerdictRow, JobRow, MetricRow, OpProfileRow, Run,
                                     SkuRow, utcnow)
-
-
-# How long SQLite waits for a lock another process holds (busy_timeout, and the WAL switch).
-BUSY_TIMEOUT_S = 30.0
-
-
-def _enable_sqlite_wal(dbapi_connection, _record) -> None:
-    # WAL lets the dashboard read while workers write; busy_timeout rides out short write locks.
-    # busy_timeout first: switching a fresh file to WAL waits for a lock another process holds.
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-    _switch_to_wal(cursor)
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _switch_to_wal(cursor) -> None:
-    """PRAGMA journal_mode=WAL, waiting as busy_timeout would. Switching a rollback-journal
-    database (a legacy one) while another connection holds its write lock fails at once with
-    "database is locked", whatever busy_timeout says: SQLite reads the header, then cannot
-    upgrade that read to a write without risking a deadlock, so it does not wait. Several
-    processes opening a legacy database at once meet it: one switches (holding the write lock
-    while it waits for readers), the others fail (tests/results/test_migrations.py)."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def _with_attempt(job: JobRow) -> dict:
@@ -95,10 +62,10 @@ class Store(RegressionStore, AnalysisStore, LeaseStore, JournalStore, SeriesStor
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
                 # timeout: the busy timeout from the open on, so the dialect's first reads
-                # (before _enable_sqlite_wal sets it again) wait as long as the rest.
+                # (before enable_wal sets it again) wait as long as the rest.
                 self.engine = create_engine(url, connect_args={
                     "check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
-                event.listen(self.engine, "connect", _enable_sqlite_wal)
+                event.listen(self.engine, "connect", enable_wal)
             else:
                 self.engine = create_engine(url, pool_pre_ping=True)
             migrate.upgrade(self.engine, url)  # schema changes are Alembic revisions
