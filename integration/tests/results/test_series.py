@@ -59,3 +59,28 @@ def test_buckets_leave_out_the_runs_drawn_as_points(store):
     assert [(p["run_id"], p["combination"]) for p in points] == [
         (run, "master") for run in range(4, RUNS + 1)]
     assert store.combination_names() == {"master", "pin1"}
+
+
+def test_latest_metrics_are_the_newest_row_of_each_figure_per_workload_and_sku(store):
+    # Workloads and SKUs in and out of order, a NULL SKU (no comparison passes over it), a
+    # figure of a combination as a whole (no workload: not a workload's figure), and a job
+    # finished again (its rows replaced, so newer ids).
+    cid = store.record_combination("master", "k0", VECTOR)
+    rows = [("resnet", "edge"), ("bert", "dc"), ("resnet", None), ("alexnet", "edge"),
+            ("resnet", "dc"), (None, None)]
+    for run in range(1, 4):
+        run_id = store.start_run(tier="smoke", budget_s=10, plan={})
+        for i, (workload, sku) in enumerate(rows):
+            key = f"workloads:{i}@{cid}"
+            store.add_jobs(run_id, [{"key": key, "stage": "workloads", "name": str(i),
+                                     "sku": sku, "combination_id": cid}])
+            for attempt in range(1 if run < 3 else 2):
+                store.finish_job(run_id, key, status="passed", metrics=[
+                    {"name": name, "value": 100.0 * run + 10 * i + attempt,
+                     "workload": workload} for name in ("latency_us", "compile_s")])
+    found = {(r["name"], r["workload"], r["sku"]): (r["run_id"], r["value"])
+             for r in store.latest_metrics(("latency_us", "compile_s"))}
+    assert found == {(name, workload, sku): (3, 300.0 + 10 * i + 1)
+                     for name in ("latency_us", "compile_s")
+                     for i, (workload, sku) in enumerate(rows) if workload}
+    assert store.latest_metrics(("no_such_figure",)) == []

@@ -64,7 +64,8 @@ def publish(store: Store, out_dir: str | Path) -> Path:
     templates.filters["number"] = number
     templates.globals["chart_file"] = ChartFiles(out)
 
-    series, speed, latest = read_at_once(store, trends, speed_view, latest_figures)
+    series, speed = read_at_once(store, trends, speed_view)
+    latest = latest_figures(store)
     generated = datetime.now().strftime("%Y-%m-%d %H:%M")
     for entry in latest:
         ops = store.op_profile(entry["job_id"]) if entry["job_id"] else []
@@ -109,10 +110,10 @@ def publish(store: Store, out_dir: str | Path) -> Path:
 
 
 def read_at_once(store: Store, *views) -> list:
-    """`view(store)` of each view, run at once on threads of their own. The views that read
-    a year of rows spend most of their time in the database (SQLite sorting the weekly
-    buckets, outside the GIL), so on two cores the two trends and the newest figures
-    overlap (publish of the synthetic year: docs/design.md)."""
+    """`view(store)` of each view, run at once on threads of their own. The two trends
+    spend most of their time in the database (SQLite sorting a year of rows into weekly
+    buckets, outside the GIL), so on two cores they overlap (publish of the synthetic year:
+    docs/design.md)."""
     with ThreadPoolExecutor(max_workers=len(views)) as pool:
         return [job.result() for job in [pool.submit(view, store) for view in views]]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy import case, func, literal, or_, select, text
 
 from stackci.results.schema import CombinationRow, MetricRow, Run
 
@@ -126,15 +126,46 @@ class SeriesStore:
     def latest_metrics(self, names: tuple[str, ...]) -> list[dict]:
         """The newest value of each metric in `names` per workload x SKU (the row of the
         newest run, the last one stored within it): `{name, run_id, job_id, workload, sku,
-        value}`, one GROUP BY instead of every stored value. Rows are numbered in the order
-        they are stored, so the newest is the greatest id."""
-        newest = (select(func.max(MetricRow.id).label("id"))
-                  .where(MetricRow.name.in_(names), MetricRow.workload.is_not(None))
-                  .group_by(MetricRow.name, MetricRow.workload, MetricRow.sku)
-                  .subquery())
+        value}`. Rows are numbered in the order they are stored, so the newest is the
+        greatest id; NEWEST_IDS finds them by index seeks."""
         with self.engine.connect() as conn:
+            ids = [found for name in names
+                   for found in conn.scalars(NEWEST_IDS, {"name": name}) if found is not None]
             return as_dicts(conn.execute(
                 select(MetricRow.name, MetricRow.run_id, MetricRow.job_id, MetricRow.workload,
                        MetricRow.sku, MetricRow.value)
-                .join(newest, newest.c.id == MetricRow.id)
-                .order_by(MetricRow.id)))
+                .where(MetricRow.id.in_(ids)).order_by(MetricRow.id)))
+
+
+# The id of the newest row of metric :name per workload x SKU, by a skip scan of
+# ix_metrics_series (name, workload, sku): `w` walks from each workload to the next, `g`
+# within each from SKU to SKU, each step one index seek (the min or max of the column after
+# the ones held equal), and a group's greatest id is one seek more. A GROUP BY read every
+# entry of the index for the figure (757k a figure for a year of nights: 0.5 s for six
+# figures with the index in the page cache, 3 s without); this reads a few pages a group.
+# NULL SKUs apart (no comparison passes over them): the second half, NULL where none.
+# Recursive CTEs with correlated scalar subqueries: the same SQL on SQLite and PostgreSQL.
+NEWEST_IDS = text("""
+WITH RECURSIVE w(workload) AS (
+    SELECT min(workload) FROM metrics WHERE name = :name
+  UNION ALL
+    SELECT (SELECT min(m.workload) FROM metrics m
+            WHERE m.name = :name AND m.workload > w.workload)
+    FROM w WHERE w.workload IS NOT NULL
+), g(workload, sku) AS (
+    SELECT w.workload, (SELECT min(m.sku) FROM metrics m
+                        WHERE m.name = :name AND m.workload = w.workload)
+    FROM w WHERE w.workload IS NOT NULL
+  UNION ALL
+    SELECT g.workload, (SELECT min(m.sku) FROM metrics m
+                        WHERE m.name = :name AND m.workload = g.workload AND m.sku > g.sku)
+    FROM g WHERE g.sku IS NOT NULL
+)
+SELECT (SELECT max(m.id) FROM metrics m
+        WHERE m.name = :name AND m.workload = g.workload AND m.sku = g.sku)
+FROM g WHERE g.sku IS NOT NULL
+UNION ALL
+SELECT (SELECT max(m.id) FROM metrics m
+        WHERE m.name = :name AND m.workload = w.workload AND m.sku IS NULL)
+FROM w WHERE w.workload IS NOT NULL
+""")
