@@ -175,14 +175,6 @@ class Expand(Copy):
         return (np.broadcast_to(x, target).copy(),)
 
 
-@register_kernel
-class Gather(Copy):
-    op_type = "Gather"
-
-    def _run(self, x, indices, axis=0):
-        return (np.take(x, np.asarray(indices, dtype=np.int64), axis=axis),)
-
-
 class Metadata(Kernel):
     """Kernels whose result is known from shapes and attributes: no data is touched."""
 
