@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import threading
 from pathlib import Path
 
 import onnx
 from onnx import shape_inference
 
 from stackci.errors import UsageError
+from stackci.workloads.npz import atomic_write
 from stackci.workloads.prepare import prepare_model, prepared_paths
 from stackci.workloads.reference import input_shape, load_model, model_inputs
 from stackci.workloads.sources import source_path
@@ -118,12 +117,11 @@ def input_shapes(model: onnx.ModelProto, workload: Workload) -> dict[str, tuple[
             for value in model_inputs(model)}
 
 
-def graph_file(ws, workload: Workload) -> Path | None:
-    """A file holding the workload's graph without fetching anything: its prepared model,
-    else its source (the same graph: preparing only changes weights), else for a built-in
-    model the prepared one made now (the night needs it anyway). None for a real model
-    whose wheel is not in the cache yet."""
-    prepared = prepared_paths(ws, workload).model_path
+def _graph_file(ws, workload: Workload, prepared: Path) -> Path | None:
+    """A file holding the workload's graph without fetching anything: its prepared model
+    (`prepared`), else its source (the same graph: preparing only changes weights), else for
+    a built-in model the prepared one made now (the night needs it anyway). None for a real
+    model whose wheel is not in the cache yet."""
     if prepared.exists():
         return prepared
     kind = workload.source.partition(":")[0]
@@ -139,15 +137,17 @@ def workload_work(ws, workload: Workload) -> float | None:
     the prepared model's name (which carries its content hash and batch); None when the
     graph is not at hand or cannot be read."""
     try:
-        name = prepared_paths(ws, workload).model_path.name
+        prepared = prepared_paths(ws, workload).model_path
+        name = prepared.name
         cache = _read_cache(ws.cache / CACHE_FILE)
         if name not in cache:
-            path = graph_file(ws, workload)
+            path = _graph_file(ws, workload, prepared)
             if path is None:
                 return None
             model = load_model(path, load_weights=False)
             cache[name] = graph_work(model, input_shapes(model, workload))
-            _write_cache(ws.cache / CACHE_FILE, cache)
+            payload = json.dumps(cache, sort_keys=True).encode()
+            atomic_write(ws.cache / CACHE_FILE, lambda handle: handle.write(payload))
         return cache[name]
     except (UsageError, OSError):  # a missing or broken model fails its own job, not the plan
         return None
@@ -159,10 +159,3 @@ def _read_cache(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _write_cache(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    scratch.write_text(json.dumps(data, sort_keys=True))
-    scratch.replace(path)

@@ -27,10 +27,14 @@ class Movement(Kernel):
 
     def cost(self, sku, key, config, attrs):
         itemsize = costs.itemsize(key.precision)
-        read = sum(int(np.prod(s)) for s in key.shapes)
         written = sum(int(np.prod(s)) for s in self.output_shapes(key, attrs))
-        return costs.vector(sku, key.precision, written, 0, bytes_read=read * itemsize,
+        return costs.vector(sku, key.precision, written, 0,
+                            bytes_read=self.bytes_read(key, written, itemsize),
                             bytes_written=written * itemsize)
+
+    def bytes_read(self, key, written: int, itemsize: int) -> int:
+        """Every input, once."""
+        return sum(int(np.prod(s)) for s in key.shapes) * itemsize
 
 
 # Bytes of one index as the graphs give them (int64).
@@ -43,13 +47,9 @@ class Gathering(Movement):
     (priced as a copy of its first input, BERT's lookup cost a read and a write of the whole
     94 MB table: 46.9 of its 129 ms at batch 1 on npu-micro)."""
 
-    def cost(self, sku, key, config, attrs):
-        itemsize = costs.itemsize(key.precision)
-        written = sum(int(np.prod(s)) for s in self.output_shapes(key, attrs))
+    def bytes_read(self, key, written: int, itemsize: int) -> int:
         indices = int(np.prod(key.shapes[1])) if len(key.shapes) > 1 else 0
-        return costs.vector(sku, key.precision, written, 0,
-                            bytes_read=written * itemsize + indices * INDEX_BYTES,
-                            bytes_written=written * itemsize)
+        return written * itemsize + indices * INDEX_BYTES
 
 
 @register_kernel
