@@ -139,7 +139,10 @@ def test_combinations_past_the_cap_are_carried_over_and_run_first_next_night(ws,
         left = jobs[f"workloads:resnet:edge@{combination.key[:12]}"]
         assert (left.status, left.reason) == (NOT_RUN, BUDGET)
         assert "carried over (beyond --max-combinations 3)" in left.message
-    assert first.ok and first.summary["deferred_combinations"] == 2
+    # (Failed once in CI with a gating job not passing: the message names it next time.)
+    assert first.ok, {key: ended for key, ended in first.ended.items()
+                      if key not in first.advisory and ended[0] != "passed"}
+    assert first.summary["deferred_combinations"] == 2
     assert first.gating_left_out == []  # coverage left out: not a P0
 
     second = nightly(ws, store, port).start(options, combos)

@@ -46,7 +46,11 @@ def test_two_instances_execute_at_once(make_client):
     client = make_client(served(backend=backend, config=config))
     wait_ready(client)
     with ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(post, client, float(i)) for i in range(2)]
+        # One after the other: sent together, both could wait in the queue at once and leave
+        # it as one batch of two (as they did in a CI run on a loaded machine).
+        futures = [pool.submit(post, client, 0.0)]
+        backend.wait_started(1)
+        futures.append(pool.submit(post, client, 1.0))
         backend.wait_started(2)  # both inside the model before either may finish
         assert backend.running == 2
         backend.open(2)
