@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from npu_serving import ModelConfig
-from npu_serving.batching import DynamicBatcher, merged
+from npu_serving.batching import DynamicBatcher, Durations, Policy, merged
 
 from serving_helpers import DenseReluBackend, expected_output, served, wait_ready
 
@@ -127,7 +127,9 @@ def test_metrics_count_outcomes(make_client):
     assert 'npu_serving_model_ready{model="dense",version="1"} 1.0' in text
 
 
-def test_batches_are_cut_to_planned_sizes():
+def run_planned(seconds=None, requests: int = 7):
+    """7 requests of one image on one instance with plans for 1, 2, 4 and 8; returns the sizes
+    executed and each request's output."""
     executed = []
 
     async def execute(batch, instance):
@@ -136,17 +138,75 @@ def test_batches_are_cut_to_planned_sizes():
         return {"y": inputs["x"]}, {}
 
     async def main():
-        from npu_serving.batching import Policy
-
         batcher = DynamicBatcher(execute, policy=Policy(max_batch_size=8, max_queue_delay_s=0.05,
-                                                        planned_batch_sizes=(1, 2, 4, 8)))
+                                                        planned_batch_sizes=(1, 2, 4, 8)),
+                                 seconds=seconds)
         batcher.start()
         try:
             return await asyncio.gather(*(batcher.submit({"x": np.full((1, 2), i, np.float32)})
-                                          for i in range(7)))
+                                          for i in range(requests)))
         finally:
             await batcher.stop()
 
     results = asyncio.run(main())
-    assert executed == [4, 2, 1]  # 7 waiting: planned sizes, nothing padded
-    assert [float(r[0]["y"][0, 0]) for r in results] == list(range(7))
+    assert [float(r[0]["y"][0, 0]) for r in results] == list(range(requests))
+    return executed
+
+
+def test_batches_are_cut_to_planned_sizes():
+    assert run_planned() == [4, 2, 1]  # 7 waiting, times unknown: planned sizes, nothing padded
+
+
+def test_a_batch_is_padded_when_the_next_plan_serves_more_per_second():
+    # A device whose batch of 8 takes little more than a batch of 4: 7 padded to 8 serve
+    # 7 / 1.1 s against 4 / 1.0 s cut back.
+    assert run_planned({4: 1.0, 8: 1.1}.get) == [7]
+
+
+def test_a_batch_is_cut_when_padding_would_serve_fewer():
+    # A flat device (8 take twice as long as 4): the padded image would be work for nothing.
+    assert run_planned({4: 1.0, 8: 2.0}.get) == [4, 2, 1]
+
+
+def test_durations_follow_the_latest_executions():
+    durations = Durations()
+    assert durations(4) is None
+    durations.observe(4, 1.0)
+    assert durations(4) == 1.0
+    for _ in range(40):
+        durations.observe(4, 2.0)
+    assert durations(4) == pytest.approx(2.0, rel=1e-3)
+
+
+def run_on_instances(requests: int, instances: int, busy_s: float = 0.05):
+    """`requests` one-image requests at once on `instances` instances (max batch 8, a long
+    delay); returns the (instance, size) of each execution."""
+    executed = []
+
+    async def execute(batch, instance):
+        executed.append((instance, len(batch)))
+        await asyncio.sleep(busy_s)
+        return {"y": merged(batch)["x"]}, {}
+
+    async def main():
+        batcher = DynamicBatcher(execute, policy=Policy(max_batch_size=8, max_queue_delay_s=0.2,
+                                                        instances=instances))
+        batcher.start()
+        try:
+            await asyncio.gather(*(batcher.submit({"x": np.zeros((1, 2), np.float32)})
+                                   for _ in range(requests)))
+        finally:
+            await batcher.stop()
+
+    asyncio.run(main())
+    return executed
+
+
+def test_idle_instances_share_the_waiting_requests():
+    # Four requests and two idle instances: two batches of two side by side, not one of four
+    # while the other instance idles (nor a wait for the delay when nothing more can come).
+    assert sorted(run_on_instances(4, instances=2)) == [(0, 2), (1, 2)]
+
+
+def test_a_lone_free_instance_takes_all_that_waits():
+    assert run_on_instances(4, instances=1) == [(0, 4)]

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import config as model_config
 from .backend import ModelBackend
-from .batching import DynamicBatcher, Policy, merged
+from .batching import DynamicBatcher, Durations, Policy, merged
 from .config import ModelConfig
 from .errors import NotFound, ServingError, Unavailable
 from .metrics import Metrics
@@ -43,6 +43,7 @@ class ServedModel:
         self._executors = [ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}-{i}")
                            for i in range(self.instances)]
         self._batcher: DynamicBatcher | None = None
+        self.durations = Durations()  # of executions by the size they ran at (padded or not)
 
     @property
     def labels(self) -> dict:
@@ -125,7 +126,7 @@ class ServedModel:
         self.metrics = metrics
         metrics.model_ready.labels(**self.labels).set(0)
         metrics.nv_pending.labels(**self.labels).set_function(lambda: self.pending)
-        self._batcher = DynamicBatcher(self._execute, policy=self.policy())
+        self._batcher = DynamicBatcher(self._execute, policy=self.policy(), seconds=self.durations)
         self._batcher.start()
 
     async def load(self) -> None:
@@ -184,6 +185,7 @@ class ServedModel:
                 if remaining > 0:
                     time.sleep(remaining)
             returning = time.perf_counter()
+            self.durations.observe(device.get("executed_batch_size") or size, returning - inferring)
             self._check_outputs(outputs, size)
             ended = time.perf_counter()
             phases = {"compute_input": inferring - started, "compute_infer": returning - inferring,
