@@ -148,3 +148,50 @@ def test_the_timeline_holds_the_latest_run_only(squeezenet):
         _, profile = engine.run(feeds)
     assert len(engine.ctx.timeline.records) == len(profile["launches"]) == len(first["launches"])
     assert profile["total_cycles"] == first["total_cycles"]
+
+
+
+def plan_feeds(plan, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {i["name"]: rng.standard_normal(i["shape"]).astype(i["dtype"]) for i in plan.inputs}
+
+
+def test_engines_on_one_device_hold_a_models_weights_once():
+    # A server instance runs one model's plans at several batch sizes on one device: the
+    # weights are uploaded once, and each engine still computes its own batch's results.
+    model = light_model("squeezenet")
+    plans = {batch: npu_compiler.compile_model(model, SKU, batch=batch) for batch in (1, 4)}
+    shared: dict = {}
+    first = npu_compiler.Engine(plans[1], weights=shared)
+    used_by_one = first.ctx.device.used_bytes
+    second = npu_compiler.Engine(plans[4], ctx=first.ctx, weights=shared)
+    assert first.ctx.device.used_bytes == used_by_one  # nothing uploaded twice
+    assert all(second.weights[name] is first.weights[name] for name in first.weights)
+    alone = npu_compiler.Engine(plans[4])  # on a device of its own: the reference
+    weights_bytes = sum(a.nbytes for a in plans[4].constants.values())
+    assert alone.ctx.device.used_bytes >= weights_bytes > 0
+    feeds = plan_feeds(plans[4])
+    shared_out, _ = second.run(feeds)
+    alone_out, _ = alone.run(feeds)
+    for name in alone_out:
+        np.testing.assert_array_equal(shared_out[name], alone_out[name])
+    with_arena = first.ctx.device.used_bytes
+    second.close()  # dropped from a plan cache: its arena goes, the shared weights stay
+    assert first.ctx.device.used_bytes < with_arena
+    one, _ = first.run(plan_feeds(plans[1]))
+    reference, _ = npu_compiler.Engine(plans[1]).run(plan_feeds(plans[1]))
+    for name in reference:
+        np.testing.assert_array_equal(one[name], reference[name])
+
+
+def test_a_shared_constant_with_other_values_is_uploaded_again():
+    plan = npu_compiler.compile_model(light_model("squeezenet"), SKU)
+    shared: dict = {}
+    first = npu_compiler.Engine(plan, weights=shared)
+    name = next(iter(plan.constants))
+    changed = {**plan.constants, name: plan.constants[name] + 1}
+    second = npu_compiler.Engine(npu_compiler.Plan.from_json(plan.to_json(), changed),
+                                 ctx=first.ctx, weights=shared)
+    assert second.weights[name] is not first.weights[name]
+    np.testing.assert_array_equal(second.weights[name].view(), changed[name])
+    np.testing.assert_array_equal(first.weights[name].view(), plan.constants[name])

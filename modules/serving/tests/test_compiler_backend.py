@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import pytest
 from fastapi.testclient import TestClient
 
@@ -65,17 +66,25 @@ def test_unsupported_operator_fails_the_model_not_the_server(tmp_path):
         assert "NoSuchOp" in response.json()["error"]
 
 
-def _conv_any_size(path):
-    """A 3x3 convolution and ReLU on an image whose height and width are symbolic."""
+def _conv_any_size(path, layers: int = 1):
+    """3x3 convolutions and ReLUs on an image whose height and width are symbolic (with two
+    layers the first's output is an intermediate, held in the engine's arena)."""
     rng = np.random.default_rng(7)
-    weight = onnx.numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    weights = [onnx.numpy_helper.from_array(
+        rng.standard_normal((4, 3 if layer == 0 else 4, 3, 3)).astype(np.float32), f"w{layer}")
+        for layer in range(layers)]
+    nodes = []
+    for layer in range(layers):
+        source = "x" if layer == 0 else f"r{layer - 1}"
+        target = "y" if layer == layers - 1 else f"r{layer}"
+        nodes += [onnx.helper.make_node("Conv", [source, f"w{layer}"], [f"c{layer}"],
+                                        pads=[1, 1, 1, 1]),
+                  onnx.helper.make_node("Relu", [f"c{layer}"], [target])]
     graph = onnx.helper.make_graph(
-        [onnx.helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
-         onnx.helper.make_node("Relu", ["c"], ["y"])],
-        "conv_any_size",
+        nodes, "conv_any_size",
         [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, "H", "W"])],
         [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4, "H", "W"])],
-        [weight])
+        weights)
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)],
                                      ir_version=8), str(path))
     return path
@@ -112,3 +121,41 @@ def test_shape_signature_plans_stay_within_the_cache_bound(tmp_path):
         x = np.ones((1, 3, 4, width), np.float32)
         assert backend.infer({"x": x})["y"].shape == (1, 4, 4, width)
     assert [sig[0][1][-1] for _, sig in backend.compiled_signatures] == [6, 4]
+
+
+def test_an_instance_holds_the_weights_once_for_all_its_batch_sizes(dense_path):
+    # Each instance is one device: its plans at 1, 2, 4 and 8 share the weights uploaded once
+    # (the model's device memory does not grow with the batch sizes prepared).
+    weights = sum(onnx.numpy_helper.to_array(init).nbytes
+                  for init in onnx.load(str(dense_path)).graph.initializer)
+    backend = CompilerBackend(dense_path, SKU, batching=True)
+    backend.prepare(2, [1, 2, 4, 8])
+    plans = list(backend._plans.values())
+    assert len(plans) == 4 and all(  # the host keeps one copy of the weights too
+        p.constants[name] is plans[0].constants[name] for p in plans for name in plans[0].constants)
+    contexts = {id(engine.ctx) for engine in backend._engines.values()}
+    assert len(contexts) == 2  # one device per instance, not per plan
+    for instance in (0, 1):
+        engines = [e for (i, _), e in backend._engines.items() if i == instance]
+        assert len(engines) == 4
+        names = engines[0].weights.keys()
+        assert all(e.weights[n] is engines[0].weights[n] for e in engines for n in names)
+        arenas = sum(e.plan.memory["arena_bytes"] for e in engines)
+        used = engines[0].ctx.device.used_bytes
+        assert used < arenas + 2 * weights  # the weights once (with alignment), not 4 times
+    _, info = backend.execute({"x": np.ones((3, 4), np.float32)}, 1)
+    assert info["executed_batch_size"] == 4
+
+
+def test_plans_dropped_from_the_cache_give_their_device_memory_back(tmp_path):
+    backend = CompilerBackend(_conv_any_size(tmp_path / "model.onnx", layers=2), SKU)
+    backend.CACHED_PLANS = 1
+    backend.load()
+    backend.infer({"x": np.ones((1, 3, 4, 4), np.float32)})
+    assert next(iter(backend._engines.values())).plan.memory["arena_bytes"] > 0
+    device = next(iter(backend._engines.values())).ctx.device
+    used = device.used_bytes
+    for width in (5, 6, 7, 8, 4):  # each new shape drops the one before
+        backend.infer({"x": np.ones((1, 3, 4, width), np.float32)})
+    backend.infer({"x": np.ones((1, 3, 4, 4), np.float32)})
+    assert device.used_bytes <= used  # the dropped plans' arenas were freed

@@ -42,13 +42,18 @@ class ArenaSlice:
 
 
 class Engine:
-    def __init__(self, plan: Plan, sku=None, ctx: Context | None = None):
-        """`ctx`: run on this context (a control-flow subgraph runs on its parent's)."""
+    def __init__(self, plan: Plan, sku=None, ctx: Context | None = None,
+                 weights: dict | None = None):
+        """`ctx`: run on this context (a control-flow subgraph runs on its parent's, a server
+        instance's plans at several batch sizes on one device). `weights`: the constants other
+        engines uploaded to `ctx`, by name (`shared_weights` of one of them): a constant equal
+        to one there is not uploaded again, as one device holds a model's weights once."""
         self.plan = plan
         self.ctx = ctx if ctx is not None else Context(sku if sku is not None else plan.sku)
         self.steps = [self._prepare(step) for step in plan.steps]
-        self.weights = {name: self.ctx.to_device(array, name=name)
-                        for name, array in plan.constants.items()}
+        self.shared_weights = {} if weights is None else weights
+        self._owns_weights = weights is None
+        self.weights = {name: self._upload(name, array) for name, array in plan.constants.items()}
         self._prepack()
         self._frees = self._last_uses()
         self._arena = None
@@ -58,6 +63,28 @@ class Engine:
         self._cost_fields = {id(selection.cost): selection.cost.to_dict()
                              for _, selection, _ in self.steps
                              if not isinstance(selection, ControlFlowStep)}
+
+    def _upload(self, name: str, array: np.ndarray):
+        """The device copy of constant `name`: the shared one when it holds the same values."""
+        known = self.shared_weights.get(name)
+        if known is not None and not known.freed and known.shape == array.shape and \
+                known.dtype == array.dtype and np.array_equal(known.view(), array):
+            return known
+        darr = self.ctx.to_device(array, name=name)
+        self.shared_weights[name] = darr
+        return darr
+
+    def close(self) -> None:
+        """Give back this engine's device memory: its arena, and its weights unless shared
+        (an engine dropped from a server's plan cache while its device serves on)."""
+        if self._arena is not None:
+            self.ctx.free(self._arena)
+            self._arena, self._slices = None, {}
+        if self._owns_weights:
+            for darr in self.weights.values():
+                if not darr.freed:
+                    self.ctx.free(darr)
+            self.weights, self.shared_weights = {}, {}
 
     def _subgraph_plan(self, model) -> Plan:
         precision = "fp32" if self.plan.precision == "int8" else self.plan.precision

@@ -8,6 +8,7 @@ plan on the simulated NPU.
 from __future__ import annotations
 
 import collections
+import inspect
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -77,9 +78,10 @@ class CompilerBackend(ModelBackend):
     compiles on a request's path; a batch larger than all of them is compiled when first asked
     for and kept in a bounded cache (the least recently used goes first). Inputs with
     symbolic dimensions past the batch (height, width, sequence length) compile a plan per
-    shape signature of the request, in the same cache. Each instance has its own engines (an
-    engine's arena and timeline are state of one run at a time); the plans and their weights
-    are shared.
+    shape signature of the request, in the same cache. Each instance is one simulated device
+    with its own engines (an engine's arena and timeline are state of one run at a time), all
+    on that device and holding the model's weights once (a compiler before 1.8 uploads them per
+    engine); the plans are shared by the instances.
     """
 
     platform = "npu_onnx"
@@ -96,9 +98,15 @@ class CompilerBackend(ModelBackend):
         first = 1 if self._variable_batch else 0
         self._symbolic = [spec.name for spec in self.inputs if -1 in spec.shape[first:]]
         self._plans: collections.OrderedDict = collections.OrderedDict()
+        self._constants: dict[str, np.ndarray] = {}  # by name, shared by the plans
         self._pinned: set = set()
         self._prepared: list[int] = []
         self._engines: dict[tuple[int, int | None], object] = {}
+        # instance -> (its device's runtime context, the weights uploaded to it by name)
+        self._devices: dict[int, tuple] = {}
+        # instance -> engines dropped from the cache, closed by that instance's own thread
+        # (another may be running one when the cache drops it)
+        self._retired: dict[int, list] = collections.defaultdict(list)
         self._lock = threading.Lock()
         self.instances = 1
         self.last_profile: dict | None = None
@@ -168,12 +176,26 @@ class CompilerBackend(ModelBackend):
     def _engine(self, instance: int, plan_key: tuple):
         """`plan_key` is (batch, shape signature): one engine per instance and plan."""
         key = (instance, plan_key)
+        while self._retired[instance]:
+            self._retired[instance].pop().close()  # its arena off the device
         if key not in self._engines:
-            import npu_compiler  # here, so that the protocol layer loads without the compiler
-
-            # The SKU as given (a YAML path too): a plan names its SKU, not where it came from.
-            self._engines[key] = npu_compiler.Engine(self._plan(plan_key), self.sku)
+            self._engines[key] = self._new_engine(instance, self._plan(plan_key))
         return self._engines[key]
+
+    def _new_engine(self, instance: int, plan):
+        """An engine on the instance's device, sharing the weights its other engines uploaded
+        (with a compiler that cannot share them, on a device of its own)."""
+        import npu_compiler  # here, so that the protocol layer loads without the compiler
+
+        # The SKU as given (a YAML path too): a plan names its SKU, not where it came from.
+        if "weights" not in inspect.signature(npu_compiler.Engine).parameters:
+            return npu_compiler.Engine(plan, self.sku)  # compiler-api before 1.6
+        device = self._devices.get(instance)
+        ctx, weights = device or (None, {})
+        engine = npu_compiler.Engine(plan, self.sku, ctx=ctx, weights=weights)
+        if device is None:
+            self._devices[instance] = (engine.ctx, engine.shared_weights)
+        return engine
 
     def _plan(self, plan_key: tuple):
         with self._lock:  # instances ask from their own threads
@@ -188,14 +210,28 @@ class CompilerBackend(ModelBackend):
         plan = npu_compiler.compile_model(self.path, self.sku, precision=self.precision,
                                           batch=batch, feed_shapes=feed_shapes)
         with self._lock:
+            self._share_constants(plan)
             self._plans[plan_key] = plan
             unpinned = [b for b in self._plans if b not in self._pinned]
             while len(self._plans) > self.CACHED_PLANS + len(self._pinned) and unpinned:
                 evicted = unpinned.pop(0)
                 del self._plans[evicted]
                 for instance in range(self.instances):
-                    self._engines.pop((instance, evicted), None)
+                    engine = self._engines.pop((instance, evicted), None)
+                    if hasattr(engine, "close"):
+                        self._retired[instance].append(engine)
         return plan
+
+    def _share_constants(self, plan) -> None:
+        """The plan's constants, replaced by an equal one of a plan compiled before: plans of
+        one model at other batch sizes hold the same weights, which the host keeps once."""
+        for name, array in plan.constants.items():
+            known = self._constants.get(name)
+            if known is not None and known.shape == array.shape and known.dtype == array.dtype \
+                    and np.array_equal(known, array):
+                plan.constants[name] = known
+            else:
+                self._constants[name] = array
 
     @property
     def compiled_batch_sizes(self) -> list:
