@@ -9,7 +9,7 @@ from npu_compiler.ir import Graph, Node, Value
 from npu_compiler.passes import DEFAULT_PIPELINE, PASSES, compiler_pass, run_pipeline
 from npu_compiler.plan import FORMAT, Plan
 
-COMPILER_API_VERSION = "1.5"
+COMPILER_API_VERSION = "1.6"
 
 __all__ = [
     "COMPILER_API_VERSION", "DEFAULT_PIPELINE", "FORMAT", "PASSES", "CompileError", "Engine",
