@@ -44,6 +44,10 @@ def nested(depth: int) -> str:
     (json.dumps({**tensor([1, 4], [0.0] * 4), "parameters": {"priority": -1}}), "priority"),
     (json.dumps({**tensor([1, 4], [0.0] * 4), "parameters": {"timeout": "soon"}}), "timeout"),
     (json.dumps({**tensor([1, 4], [0.0] * 4), "parameters": {"sequence_id": 7}}), "sequence"),
+    # Python refuses integer literals past 4300 digits with a ValueError (was a 500)
+    (json.dumps(tensor([1, 4], [0.0] * 4)).replace("0.0", "1" + "0" * 5000, 1),
+     "more than 4300 digits"),
+    ('{"id": 1' + "0" * 5000 + "}", "more than 4300 digits"),
 ])
 def test_client_mistakes_are_400(make_client, config, body, message):
     client = make_client(served(config=config))
@@ -60,6 +64,20 @@ def test_binary_shape_overflow_is_400(make_client):
     response = client.post("/v2/models/dense/infer", content=header.encode() + bytes(16),
                            headers={"Inference-Header-Content-Length": str(len(header))})
     assert response.status_code == 400 and "expected" in response.json()["error"]
+
+
+@pytest.mark.parametrize("length", [lambda n: f"+{n}", lambda n: f"{n[0]}_{n[1:]}"],
+                         ids=["plus", "underscore"])
+def test_header_length_takes_ascii_digits_only(make_client, length):
+    # int() reads "+64" and "6_4" as 64: a malformed header was silently honoured.
+    client = make_client(served(config=BATCHING))
+    wait_ready(client)
+    header = json.dumps(tensor([1, 4], parameters={"binary_data_size": 16}))
+    value = length(str(len(header)))
+    response = client.post("/v2/models/dense/infer", content=header.encode() + bytes(16),
+                           headers={"Inference-Header-Content-Length": value})
+    assert response.status_code == 400, response.text
+    assert "Inference-Header-Content-Length: expected an integer" in response.json()["error"]
 
 
 def make_limited(make_client, limits: Limits):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -275,3 +276,22 @@ def test_backend_crash_is_500_with_message(make_client):
     assert response.json() == {
         "error": "inference on model 'dense' failed: ZeroDivisionError: division by zero"
     }
+
+
+def test_stop_iteration_from_a_backend_fails_the_request_and_the_load(make_client):
+    # asyncio cannot set a StopIteration on a future: the load and the request hung forever.
+    def stray_next(*args):
+        return next(iter(()))
+
+    backend, broken = DenseReluBackend(), DenseReluBackend()
+    backend.infer = stray_next
+    broken.load = stray_next
+    client = make_client(served(backend=backend), served("broken", broken))
+    wait_ready(client, "/v2/models/dense/ready")
+    model = client.get("/v2/models/broken/ready")
+    deadline = time.monotonic() + 60  # a limit only: loading fails at once
+    while "loading" in model.text and time.monotonic() < deadline:
+        model = client.get("/v2/models/broken/ready")
+    assert model.status_code == 503 and "StopIteration" in model.json()["error"], model.text
+    response = post_json(client, [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [0] * 4}])
+    assert response.status_code == 500 and "StopIteration" in response.json()["error"]

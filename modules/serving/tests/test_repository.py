@@ -106,6 +106,35 @@ def test_corrupt_model_is_a_repository_error(tmp_path):
         CompilerBackend(path, "any-sku")
 
 
+def test_config_yaml_not_utf8_is_one_line(tmp_path):
+    write_model(tmp_path / "dense" / "model.onnx")
+    (tmp_path / "dense" / "config.yaml").write_bytes(b"max_batch_size: 4\n\xff\xfe\n")
+    with pytest.raises(RepositoryError, match=r"config.yaml: not readable YAML \('utf-8' codec"):
+        scan_repository(tmp_path)
+
+
+def test_empty_model_file_is_refused(tmp_path):
+    # An empty file parses as an empty ModelProto: no inputs, no outputs, and its load hung.
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "model.onnx").write_bytes(b"")
+    with pytest.raises(RepositoryError, match="model.onnx: not an ONNX model: its graph has no "
+                                              "outputs"):
+        scan_repository(tmp_path)
+
+
+def test_index_survives_the_repository_going_away(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from npu_serving.server import create_app
+
+    write_model(tmp_path / "repo" / "dense" / "model.onnx")
+    server = InferenceServer.from_repository(tmp_path / "repo", "npu-edge")
+    (tmp_path / "repo").rename(tmp_path / "moved")
+    response = TestClient(create_app(server)).post("/v2/repository/index")
+    assert response.status_code == 200, response.text
+    assert [row["name"] for row in response.json()] == ["dense"]
+
+
 def cli_error(capsys, *argv):
     with pytest.raises(SystemExit) as exit_info:
         raise SystemExit(main(list(argv)))

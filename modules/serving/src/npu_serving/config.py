@@ -123,7 +123,7 @@ def _load_yaml(path: Path) -> ModelConfig:
 
     try:
         raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0]
         raise RepositoryError(f"{path}: not readable YAML ({reason})") from None
     if not isinstance(raw, dict):

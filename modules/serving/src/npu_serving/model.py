@@ -134,7 +134,8 @@ class ServedModel:
         sizes = self.config.batch_sizes_to_prepare()
         try:
             await asyncio.get_running_loop().run_in_executor(
-                self._executors[0], self.backend.prepare, self.instances, sizes)
+                self._executors[0], _raising_no_stop_iteration, self.backend.prepare,
+                self.instances, sizes)
         except Exception as exc:  # any failure to load is reported, not raised: others load on
             self.state, self.error = FAILED, f"{type(exc).__name__}: {exc}"
             log.error("model %s version %s failed to load: %s", self.name, self.version, self.error)
@@ -200,7 +201,8 @@ class ServedModel:
                 info["simulated_device_peak_bytes"] = int(device["peak_device_bytes"])
             return outputs, info
 
-        return await asyncio.get_running_loop().run_in_executor(self._executors[instance], run)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executors[instance], _raising_no_stop_iteration, run)
 
     def _count(self, labels, batch, size, queued, phases, device_us, device, instance) -> None:
         metrics = self.metrics
@@ -228,6 +230,16 @@ class ServedModel:
                     f"model {self.name!r}: output {spec.name!r} has shape {list(shape)}, "
                     f"expected batch dimension {batch} first"
                 )
+
+
+def _raising_no_stop_iteration(function, *args):
+    """`function(*args)`, for a thread whose result an asyncio future awaits: a StopIteration
+    escaping it (a stray `next()` in a backend) cannot be set on a future, so the future would
+    never complete and its request or load would hang; it is raised as a RuntimeError."""
+    try:
+        return function(*args)
+    except StopIteration as exc:
+        raise RuntimeError(f"StopIteration escaped the backend ({exc!r})") from None
 
 
 def _triton_type(pb, datatype: str) -> int:

@@ -9,6 +9,7 @@ many bytes, in the order the tensors are listed.
 from __future__ import annotations
 
 import json
+import sys
 import zlib
 from dataclasses import dataclass
 
@@ -194,10 +195,9 @@ def encode_infer_response(
 def _split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     if header_length is None:
         return body, b""
-    try:
-        length = int(header_length)
-    except ValueError:
-        length = -1
+    # ASCII digits only: int() would also take "+8", " 8 ", "1_0" and other scripts' digits
+    text = header_length.strip()
+    length = int(text) if text.isascii() and text.isdigit() else -1
     if not 0 < length <= len(body):
         raise BadRequest(
             f"{HEADER_LENGTH}: expected an integer from 1 to the body's {len(body)} bytes, "
@@ -211,6 +211,9 @@ def json_object(header: bytes, what: str) -> dict:
         document = json.loads(header)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"{what} is not valid JSON: {exc}") from None
+    except ValueError:  # the only other: Python's cap on the digits of an integer literal
+        raise BadRequest(f"{what}: an integer has more than {sys.get_int_max_str_digits()} "
+                         "digits") from None
     except RecursionError:
         raise BadRequest(f"{what}: JSON nested too deeply") from None
     if not isinstance(document, dict):

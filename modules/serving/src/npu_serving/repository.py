@@ -129,6 +129,8 @@ def check_external_data(path: Path) -> None:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, OSError, ... for a bad file
         raise RepositoryError(f"{path}: not a readable ONNX model ({exc})") from None
+    if not model.graph.output:  # an empty file parses as an empty ModelProto
+        raise RepositoryError(f"{path}: not an ONNX model: its graph has no outputs")
     folder = path.parent.resolve()
     for tensor in model.graph.initializer:
         if not uses_external_data(tensor):

@@ -123,8 +123,7 @@ class InferenceServer:
     def index(self, ready_only: bool = False) -> list[dict]:
         """Triton's repository index: every model of the repository, loaded or not."""
         rows = {}
-        names = repository.model_names(self.repository) if self.repository else []
-        for name in names:
+        for name in self._repository_names():
             rows[name] = [{"name": name, "state": "UNAVAILABLE", "reason": "unloaded"}]
         for name, reason in self.broken.items():
             rows[name] = [{"name": name, "state": "UNAVAILABLE", "reason": reason}]
@@ -134,6 +133,18 @@ class InferenceServer:
                           for m in versions.values()]
         listed = [row for name in sorted(rows) for row in rows[name]]
         return [row for row in listed if row["state"] == "READY"] if ready_only else listed
+
+    def _repository_names(self) -> list[str]:
+        """The model folders of the repository; none when it cannot be read now (removed or
+        made unreadable under the server): the models served are still listed."""
+        if self.repository is None:
+            return []
+        try:
+            return repository.model_names(self.repository)
+        except OSError as exc:
+            log.error("%s: model repository not readable: %s", self.repository,
+                      exc.strerror or exc)
+            return []
 
     def set_blas_threads(self) -> None:
         """BLAS threads per instance: the cores divided among every model instance, so that
