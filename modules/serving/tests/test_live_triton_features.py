@@ -30,7 +30,7 @@ from test_live_server import DIRECT, free_loopback_port, wait_until_ready
 SLOW_CONFIG = """
 max_batch_size: 4
 input [{ name: "x", data_type: TYPE_FP32, dims: [4] }]
-output [{ name: "y", data_type: TYPE_FP32, dims: [3] }]
+output [{ name: "y", data_type: TYPE_FP32, dims: [3], label_filename: "labels.txt" }]
 dynamic_batching {
   max_queue_delay_microseconds: 0
   priority_levels: 2
@@ -39,6 +39,8 @@ dynamic_batching {
 }
 instance_group [{ count: 2, kind: KIND_CPU }]
 """
+
+LABELS = ("cat", "dog", "bird")
 
 
 def slow_sku(folder: Path) -> Path:
@@ -57,6 +59,7 @@ def server(tmp_path_factory):
     (repository / "slow" / "1").mkdir(parents=True)
     onnx.save(build_dense_relu(), str(repository / "slow" / "1" / "model.onnx"))
     (repository / "slow" / "config.pbtxt").write_text(SLOW_CONFIG)
+    (repository / "slow" / "labels.txt").write_text("\n".join(LABELS) + "\n")
     (repository / "broken").mkdir()
     onnx.save(build_dense_relu(), str(repository / "broken" / "model.onnx"))
     (repository / "broken" / "config.pbtxt").write_text("max_batch_size: 4\nmax_batch: 2\n")
@@ -273,3 +276,21 @@ def test_dot_dot_model_names_are_refused(server):
         assert status in (400, 404), (path, status, body)
     status, _ = raw_request(server[0], "GET", "/v2/models/../config", {})
     assert status in (400, 404)
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_classification_extension_returns_the_top_classes_with_labels(client, binary):
+    # Triton's image_client asks for `class_count`: "value:index:label" strings, best first.
+    x, tensor = batch_input(0.0, batch=2)
+    x[1] = [1.0, -2.0, 0.5, 3.0]
+    tensor.set_data_from_numpy(x)
+    wanted = httpclient.InferRequestedOutput("y", binary_data=binary, class_count=2)
+    result = client.infer("slow", [tensor], outputs=[wanted])
+    classes = result.as_numpy("y")
+    assert classes.shape == (2, 2)
+    y = expected_output(x)
+    for row in range(2):
+        best = np.argsort(-y[row], kind="stable")[:2]
+        assert [c.decode() if isinstance(c, bytes) else c for c in classes[row]] == [
+            f"{y[row, i]:f}:{i}:{LABELS[i]}" for i in best]
+    assert "classification" in client.get_server_metadata()["extensions"]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from google.protobuf import descriptor, json_format, text_format
 
+from .classification import read_labels
 from .errors import RepositoryError
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
@@ -65,6 +66,8 @@ class ModelConfig:
     warmup_batch_sizes: tuple[int, ...] = ()
     version_policy: str = "latest"  # latest | all | specific
     version_policy_values: tuple[int, ...] = (1,)  # latest: (num_versions,); specific: versions
+    # output name -> its labels (label_filename), for the classification extension
+    labels: dict = field(default_factory=dict, compare=False, repr=False)
     proto: object = field(default=None, compare=False, repr=False)
 
     @property
@@ -209,6 +212,8 @@ def _from_proto(path: Path, proto, precision: str | None, batching: bool) -> Mod
     elif choice == "specific":
         values = tuple(proto.version_policy.specific.versions)
     delay = dynamic.max_queue_delay_microseconds
+    labels = {output.name: read_labels(path, output.name, output.label_filename)
+              for output in proto.output if output.label_filename}
     return ModelConfig(
         precision=precision,
         max_batch_size=proto.max_batch_size,
@@ -225,6 +230,7 @@ def _from_proto(path: Path, proto, precision: str | None, batching: bool) -> Mod
         warmup_batch_sizes=tuple(warmup),
         version_policy=choice,
         version_policy_values=values,
+        labels=labels,
         proto=proto,
     )
 

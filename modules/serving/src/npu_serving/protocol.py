@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import datatypes
+from .classification import classify
 from .errors import BadRequest, ServingError
 from .model import ServedModel
 
@@ -43,7 +44,9 @@ INFER_REQUEST_OPENAPI = {"requestBody": {"required": True, "content": {"applicat
             "parameters": {"type": "object"},
             "inputs": {"type": "array", "items": _TENSOR},
             "outputs": {"type": "array", "items": {"type": "object", "properties": {
-                "name": {"type": "string"}, "parameters": {"type": "object"}}}},
+                "name": {"type": "string"}, "parameters": {"type": "object", "properties": {
+                    "binary_data": {"type": "boolean"},
+                    "classification": {"type": "integer", "minimum": 0}}}}}},
         },
     },
 }}}}
@@ -115,6 +118,7 @@ def decompressed(body: bytes, encoding: str | None, limits: Limits = Limits()) -
 class RequestedOutput:
     name: str
     binary: bool
+    class_count: int = 0  # the classification extension: the top k instead of the tensor
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,9 @@ def encode_infer_response(
     described, chunks = [], []
     for wanted in request.outputs:
         array = np.asarray(outputs[wanted.name])
+        if wanted.class_count:
+            array = classify(array, wanted.class_count, model.config.labels.get(wanted.name, ()),
+                             model.config.max_batch_size > 0, wanted.name)
         tensor = {
             "name": wanted.name,
             "datatype": datatypes.from_numpy(array.dtype),
@@ -225,7 +232,7 @@ def _parameters(tensor: dict, what: str) -> dict:
     parameters = tensor.get("parameters", {})
     if not isinstance(parameters, dict):
         raise BadRequest(f"{what}: parameters: expected an object, got {parameters!r}")
-    for unsupported in ("shared_memory_region", "classification"):
+    for unsupported in ("shared_memory_region",):
         if unsupported in parameters:
             raise BadRequest(f"{what}: parameter {unsupported!r} is not supported by this server")
     return parameters
@@ -341,5 +348,9 @@ def _requested_outputs(listed, parameters: dict, model: ServedModel) -> list[Req
         binary = parameters.get("binary_data", binary_default)
         if not isinstance(binary, bool):
             raise BadRequest(f"output {tensor['name']!r}: binary_data: expected true or false")
-        requested.append(RequestedOutput(tensor["name"], binary))
+        count = parameters.get("classification", 0)  # tritonclient's class_count
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count < 2 ** 31:
+            raise BadRequest(f"output {tensor['name']!r}: classification: expected a "
+                             f"non-negative count of classes, got {count!r}")
+        requested.append(RequestedOutput(tensor["name"], binary, count))
     return requested

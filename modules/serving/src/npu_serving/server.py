@@ -24,8 +24,8 @@ from .model import FAILED, INDEX_STATES, READY, UNLOADED, ServedModel
 log = logging.getLogger("npu_serving")
 
 SERVER_NAME = "npu-serving"
-EXTENSIONS = ["binary_tensor_data", "parameters", "model_configuration", "statistics",
-              "model_repository", "schedule_policy"]
+EXTENSIONS = ["binary_tensor_data", "classification", "parameters", "model_configuration",
+              "statistics", "model_repository", "schedule_policy"]
 CONTROL_MODES = ("none", "explicit")
 
 
