@@ -24,6 +24,7 @@ from google.protobuf import descriptor, json_format, text_format
 
 from .classification import read_labels
 from .errors import RepositoryError
+from .tensors import check_reshape
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 PBTXT_FILE = "config.pbtxt"
@@ -68,6 +69,11 @@ class ModelConfig:
     version_policy_values: tuple[int, ...] = (1,)  # latest: (num_versions,); specific: versions
     # output name -> its labels (label_filename), for the classification extension
     labels: dict = field(default_factory=dict, compare=False, repr=False)
+    # tensor name -> (dims clients use, reshape.shape the model uses): see tensors.py
+    input_reshapes: dict = field(default_factory=dict, compare=False, repr=False)
+    output_reshapes: dict = field(default_factory=dict, compare=False, repr=False)
+    # the configuration file, as errors name it ("" for the defaults)
+    source: str = field(default="", compare=False)
     proto: object = field(default=None, compare=False, repr=False)
 
     @property
@@ -231,8 +237,24 @@ def _from_proto(path: Path, proto, precision: str | None, batching: bool) -> Mod
         version_policy=choice,
         version_policy_values=values,
         labels=labels,
+        input_reshapes=_reshapes(path, "input", proto.input),
+        output_reshapes=_reshapes(path, "output", proto.output),
+        source=str(path),
         proto=proto,
     )
+
+
+def _reshapes(path: Path, what: str, entries) -> dict:
+    """The `reshape` of each input (or output) that has one, checked against its dims."""
+    found = {}
+    for entry in entries:
+        if entry.HasField("reshape"):
+            dims, shape = tuple(entry.dims), tuple(entry.reshape.shape)
+            problem = check_reshape(f"{path}: {what} {entry.name!r}", dims, shape)
+            if problem:
+                raise RepositoryError(problem)
+            found[entry.name] = (dims, shape)
+    return found
 
 
 def to_json_dict(message) -> dict:

@@ -18,6 +18,7 @@ from .config import ModelConfig
 from .errors import NotFound, ServingError, Unavailable
 from .metrics import Metrics
 from .statistics import ModelStatistics
+from .tensors import client_specs, model_mismatch, reshaped
 
 log = logging.getLogger("npu_serving")
 
@@ -67,13 +68,24 @@ class ServedModel:
         if self.state == UNLOADED:
             raise Unavailable(f"model {self.name!r} is unloaded")
 
+    @property
+    def inputs(self) -> list:
+        """The inputs as clients send them (configured dims where the model reshapes)."""
+        return client_specs(self.backend.inputs, self.config.input_reshapes,
+                            self.config.max_batch_size > 0)
+
+    @property
+    def outputs(self) -> list:
+        return client_specs(self.backend.outputs, self.config.output_reshapes,
+                            self.config.max_batch_size > 0)
+
     def metadata(self) -> dict:
         return {
             "name": self.name,
             "versions": [self.version],
             "platform": self.backend.platform,
-            "inputs": [spec.to_dict() for spec in self.backend.inputs],
-            "outputs": [spec.to_dict() for spec in self.backend.outputs],
+            "inputs": [spec.to_dict() for spec in self.inputs],
+            "outputs": [spec.to_dict() for spec in self.outputs],
         }
 
     def triton_config(self) -> dict:
@@ -132,6 +144,14 @@ class ServedModel:
     async def load(self) -> None:
         self.state, self.error = LOADING, None
         sizes = self.config.batch_sizes_to_prepare()
+        batched = self.config.max_batch_size > 0
+        problem = model_mismatch(self.backend.inputs, self.config.input_reshapes, batched,
+                                 "input") or model_mismatch(
+            self.backend.outputs, self.config.output_reshapes, batched, "output")
+        if problem:  # Triton refuses such a configuration at load too
+            self.state, self.error = FAILED, f"{self.config.source}: {problem}"
+            log.error("model %s version %s failed to load: %s", self.name, self.version, self.error)
+            return
         try:
             await asyncio.get_running_loop().run_in_executor(
                 self._executors[0], _raising_no_stop_iteration, self.backend.prepare,
@@ -167,7 +187,10 @@ class ServedModel:
         if priority and self.config.priority_levels and priority > self.config.priority_levels:
             raise ServingError(f"priority {priority} is out of range for model {self.name!r}: "
                                f"expected 1 to {self.config.priority_levels}", 400)
-        return await self._batcher.submit(inputs, priority, timeout_us)
+        batched = self.config.max_batch_size > 0
+        inputs = reshaped(inputs, self.config.input_reshapes, batched, to_model=True)
+        outputs, info = await self._batcher.submit(inputs, priority, timeout_us)
+        return reshaped(outputs, self.config.output_reshapes, batched, to_model=False), info
 
     async def _execute(self, batch, instance: int) -> tuple[dict, dict]:
         labels = self.labels

@@ -291,7 +291,7 @@ def _tensor_header(tensor) -> tuple[str, str, list[int]]:
 
 
 def _check_inputs(inputs: dict[str, np.ndarray], model: ServedModel) -> None:
-    specs = {spec.name: spec for spec in model.backend.inputs}
+    specs = {spec.name: spec for spec in model.inputs}
     for name in inputs:
         if name not in specs:
             raise BadRequest(
