@@ -33,6 +33,25 @@ def test_highest_version_is_served_and_unversioned_models_are_version_1(tmp_path
     assert entries[1].config == ModelConfig()
 
 
+def test_default_model_filename_names_the_file_in_each_version(tmp_path):
+    write_model(tmp_path / "dense" / "1" / "densenet.onnx")
+    (tmp_path / "dense" / "config.pbtxt").write_text('default_model_filename: "densenet.onnx"\n')
+    (entry,) = scan_repository(tmp_path)
+    assert entry.path == tmp_path / "dense" / "1" / "densenet.onnx"
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("../model.onnx", "default_model_filename '../model.onnx': expected a file name"),
+    ("other.onnx", "version directory has no other.onnx"),
+])
+def test_a_bad_default_model_filename_is_one_line(tmp_path, name, message):
+    write_model(tmp_path / "dense" / "1" / "model.onnx")
+    (tmp_path / "dense" / "config.pbtxt").write_text(f'default_model_filename: "{name}"\n')
+    with pytest.raises(RepositoryError, match=message.replace(".", "[.]")) as caught:
+        scan_repository(tmp_path)
+    assert "\n" not in str(caught.value)
+
+
 def test_config_yaml(tmp_path):
     write_model(tmp_path / "dense" / "model.onnx")
     (tmp_path / "dense" / "config.yaml").write_text(

@@ -29,6 +29,7 @@ from .tensors import check_reshape
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 PBTXT_FILE = "config.pbtxt"
 YAML_FILE = "config.yaml"
+MODEL_FILE = "model.onnx"  # in each version folder, unless default_model_filename says
 # The config.yaml keys: today's three, and the Triton fields the server acts on.
 YAML_KEYS = ("precision", "max_batch_size", "dynamic_batching", "instance_group",
              "version_policy", "model_warmup", "input", "output")
@@ -72,6 +73,8 @@ class ModelConfig:
     # tensor name -> (dims clients use, reshape.shape the model uses): see tensors.py
     input_reshapes: dict = field(default_factory=dict, compare=False, repr=False)
     output_reshapes: dict = field(default_factory=dict, compare=False, repr=False)
+    # Triton's default_model_filename: the model file in each version folder
+    model_filename: str = MODEL_FILE
     # the configuration file, as errors name it ("" for the defaults)
     source: str = field(default="", compare=False)
     proto: object = field(default=None, compare=False, repr=False)
@@ -239,9 +242,19 @@ def _from_proto(path: Path, proto, precision: str | None, batching: bool) -> Mod
         labels=labels,
         input_reshapes=_reshapes(path, "input", proto.input),
         output_reshapes=_reshapes(path, "output", proto.output),
+        model_filename=_model_filename(path, proto.default_model_filename),
         source=str(path),
         proto=proto,
     )
+
+
+def _model_filename(path: Path, name: str) -> str:
+    if not name:
+        return MODEL_FILE
+    if Path(name).name != name or name in (".", ".."):
+        raise RepositoryError(f"{path}: default_model_filename {name!r}: expected a file name "
+                              "in the version folder")
+    return name
 
 
 def _reshapes(path: Path, what: str, entries) -> dict:

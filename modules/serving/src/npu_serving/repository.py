@@ -1,5 +1,6 @@
-"""The model repository: `DIR/<model>/<version>/model.onnx` or `DIR/<model>/model.onnx`, with an
-optional `DIR/<model>/config.pbtxt` (Triton's) or `DIR/<model>/config.yaml` (see config.py).
+"""The model repository: `DIR/<model>/<version>/model.onnx` or `DIR/<model>/model.onnx` (another
+file name with the configuration's `default_model_filename`), with an optional
+`DIR/<model>/config.pbtxt` (Triton's) or `DIR/<model>/config.yaml` (see config.py).
 Triton's layout; the versions served are the version policy's (default: the highest).
 
 Nothing outside the repository is served: a model folder, version folder or model file that
@@ -16,7 +17,6 @@ from . import config as model_config
 from .config import ModelConfig
 from .errors import RepositoryError
 
-MODEL_FILE = "model.onnx"
 CONFIG_FILE = model_config.YAML_FILE
 PRECISIONS = model_config.PRECISIONS
 
@@ -97,22 +97,23 @@ def _model_entries(root: Path, name: str) -> list[ModelEntry]:
         raise RepositoryError(f"{folder}: no such model folder in the repository")
     _inside(root, folder, "model folder")
     config = model_config.load(folder)
+    filename = config.model_filename
     versions = sorted((int(p.name), p) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
     for _, version_dir in versions:
-        if not (version_dir / MODEL_FILE).is_file():
-            raise RepositoryError(f"{version_dir}: version directory has no {MODEL_FILE}")
+        if not (version_dir / filename).is_file():
+            raise RepositoryError(f"{version_dir}: version directory has no {filename}")
     if versions:
         chosen = dict(versions)
         selected = config.select_versions(list(chosen))
         if not selected:
             raise RepositoryError(f"{folder}: version_policy selects none of versions "
                                   f"{', '.join(str(v) for v in chosen)}")
-        found = [(v, chosen[v] / MODEL_FILE) for v in selected]
-    elif (folder / MODEL_FILE).is_file():
-        found = [(1, folder / MODEL_FILE)]
+        found = [(v, chosen[v] / filename) for v in selected]
+    elif (folder / filename).is_file():
+        found = [(1, folder / filename)]
     else:
         raise RepositoryError(
-            f"{folder}: no model: expected {folder}/<version>/{MODEL_FILE} or {folder}/{MODEL_FILE}"
+            f"{folder}: no model: expected {folder}/<version>/{filename} or {folder}/{filename}"
         )
     for _, path in found:
         _inside(root, path, "model file")
