@@ -177,3 +177,60 @@ def test_cli_unknown_sku_is_one_line_exit_2(tmp_path, capsys):
 @pytest.fixture
 def known_sku():
     return npu_driver.list_skus()[0].name
+
+
+@pytest.fixture
+def explicit(tmp_path):
+    """A started server in explicit model control mode, serving 'dense' from its repository."""
+    from fastapi.testclient import TestClient
+
+    from npu_serving.server import create_app
+    from serving_helpers import wait_ready
+
+    write_model(tmp_path / "dense" / "1" / "model.onnx")
+    (tmp_path / "dense" / "config.pbtxt").write_text("max_batch_size: 4\n")
+    server = InferenceServer.from_repository(tmp_path, "npu-edge", control_mode="explicit",
+                                             load_models=["dense"])
+    with TestClient(create_app(server)) as client:
+        wait_ready(client)
+        yield server, client
+
+
+def test_concurrent_loads_and_unloads_run_one_at_a_time(explicit):
+    import asyncio
+
+    server, client = explicit
+    made, add = [], server._add
+
+    def recording_add(entry):  # every model a load creates
+        served = add(entry)
+        made.extend(served)
+        return served
+
+    server._add = recording_add
+
+    async def race():
+        await asyncio.gather(server.load_model("dense"), server.load_model("dense"))
+        listed = list(server.versions["dense"].values())
+        await asyncio.gather(server.load_model("dense"), server.unload_model("dense"))
+        return listed
+
+    listed = client.portal.call(race)
+    # Interleaved, the first load's model stayed ready and running but unlisted (leaked), and
+    # the unload sent after a load left the model loaded.
+    assert len(made) == 3 and made[1] in listed
+    assert [m.state for m in made] == ["unloaded"] * 3 and "dense" not in server.versions
+    client.post("/v2/repository/models/dense/load").raise_for_status()
+    response = client.post("/v2/models/dense/infer", json={"inputs": [
+        {"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]})
+    assert response.status_code == 200, response.text
+
+
+def test_loading_a_name_with_no_folder_leaves_no_trace(explicit):
+    server, client = explicit
+    for name in ("nope", "also-not-there"):
+        response = client.post(f"/v2/repository/models/{name}/load")
+        assert response.status_code == 400 and "no such model folder" in response.text
+    # Each name tried stayed listed as an unavailable model (and in memory) before.
+    assert [row["name"] for row in client.post("/v2/repository/index").json()] == ["dense"]
+    assert client.post("/v2/repository/models/nope/unload").status_code == 404

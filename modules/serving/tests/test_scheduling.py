@@ -97,3 +97,30 @@ def test_priority_levels_order_the_queue(make_client):
         for future in futures:
             future.result()
     assert [value for _, value in backend.started] == [0.0, 2.0, 1.0, 3.0]
+
+
+def test_unload_answers_the_executing_and_the_queued_requests(make_client):
+    # The executing batch's requests were never answered (their scheduler task was cancelled
+    # under them) and the queued ones were told the server was shutting down.
+    backend = GatedBackend()
+    config = ModelConfig(max_batch_size=4, max_queue_delay_us=0, instance_count=1)
+    model = served(backend=backend, config=config)
+    client = make_client(model)
+    wait_ready(client)
+    body = infer_request(0.0)
+    with ThreadPoolExecutor(4) as pool:
+        executing = pool.submit(client.post, "/v2/models/dense/infer", json=body)
+        backend.wait_started(1)
+        queued = [pool.submit(client.post, "/v2/models/dense/infer", json=body) for _ in range(2)]
+        wait_until(lambda: pending(client) == 2, "two requests wait behind the executing one")
+        unloading = pool.submit(client.portal.call, model.unload)
+        wait_until(lambda: model.state == "unloaded", "the unload began")
+        assert client.post("/v2/models/dense/infer", json=body).status_code == 503
+        backend.open(1)
+        assert executing.result(timeout=GatedBackend.LIMIT_S).status_code == 200
+        for request in queued:
+            response = request.result(timeout=GatedBackend.LIMIT_S)
+            assert response.status_code == 503, response.text
+            assert "'dense' version 1 was unloaded before the request ran" in response.text
+        unloading.result(timeout=GatedBackend.LIMIT_S)
+    assert len(backend.started) == 1 and pending(client) == 0

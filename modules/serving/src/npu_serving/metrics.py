@@ -136,6 +136,9 @@ class Metrics:
     def device_attached(self, sku: str, key: tuple, memory_bytes: int | None) -> None:
         self.device.attach(sku, key, memory_bytes)
 
+    def device_detached(self, sku: str, key: tuple) -> None:
+        self.device.detach(sku, key)
+
     def exposition(self) -> bytes:
         for sku, (utilization, used, total) in self.device.snapshot().items():
             self.device_utilization.labels(sku=sku).set(utilization)
@@ -157,6 +160,11 @@ class DeviceUsage:
     def attach(self, sku: str, key: tuple, memory_bytes: int | None) -> None:
         with self._lock:
             self._devices.setdefault(sku, {})[key] = [memory_bytes or 0, 0]
+
+    def detach(self, sku: str, key: tuple) -> None:
+        """An unloaded instance: its device no longer counts in the SKU's memory."""
+        with self._lock:
+            self._devices.get(sku, {}).pop(key, None)
 
     def record(self, sku: str, key: tuple, busy_us: float, peak_bytes: int | None) -> None:
         now = time.monotonic()

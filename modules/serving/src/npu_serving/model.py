@@ -5,6 +5,7 @@ model's instances, each running on its own thread (and its own simulated device)
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,12 @@ class ServedModel:
         self._executors = [ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}-{i}")
                            for i in range(self.instances)]
         self._batcher: DynamicBatcher | None = None
+        # Requests not answered yet, and executions running: an unload lets the executions
+        # finish and answers every other request (see `unload`).
+        self._answers: set[asyncio.Future] = set()
+        self._executing = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.durations = Durations()  # of executions by the size they ran at (padded or not)
 
     @property
@@ -160,6 +167,8 @@ class ServedModel:
             self.state, self.error = FAILED, f"{type(exc).__name__}: {exc}"
             log.error("model %s version %s failed to load: %s", self.name, self.version, self.error)
             return
+        if self.state == UNLOADED:  # unloaded while it compiled: it must not turn ready
+            return
         for instance in range(self.instances):
             self.metrics.device_attached(self.backend.sku_name or "none", (self.name, self.version,
                                          instance), self.backend.device_memory_bytes)
@@ -175,10 +184,45 @@ class ServedModel:
             executor.shutdown(wait=False, cancel_futures=True)
 
     async def unload(self) -> None:
-        await self.stop()
-        self.state = UNLOADED
+        """Triton's unload: new requests are refused at once, executions in flight finish and
+        answer, and every request still waiting is answered 503 (before, the requests of the
+        batches executing never got an answer, and the waiting ones were told the server was
+        shutting down)."""
+        self.state = UNLOADED  # from here, a batch the scheduler hands over fails at once
         if self.metrics is not None:
             self.metrics.model_ready.labels(**self.labels).set(0)
+        await self._idle.wait()
+        if self.metrics is not None:  # after the last execution, which records its device
+            for instance in range(self.instances):
+                self.metrics.device_detached(self.backend.sku_name or "none",
+                                             (self.name, self.version, instance))
+        # Stopping the scheduler yields to the loop, so the requests whose executions just
+        # finished get their answers first; what is left never will (queued, or in a batch
+        # being gathered, which the scheduler drops).
+        await self.stop()
+        for answer in list(self._answers):
+            if not answer.done():
+                answer.set_exception(self._unloaded())
+
+    def _forward(self, answer: asyncio.Future, submitted: asyncio.Future) -> None:
+        """The scheduler's answer (`submitted`) onto the request's own future."""
+        if submitted.cancelled():
+            if not answer.done():
+                answer.cancel()
+            return
+        error = submitted.exception()  # retrieved even when unused: asyncio logs it otherwise
+        if answer.done():
+            return
+        if type(error) is Unavailable and self.state == UNLOADED:
+            error = self._unloaded()  # the stopped scheduler's "server is shutting down"
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(submitted.result())
+
+    def _unloaded(self) -> Unavailable:
+        return Unavailable(f"model {self.name!r} version {self.version} was unloaded before "
+                           "the request ran")
 
     async def infer(self, inputs: dict[str, np.ndarray], priority: int | None = None,
                     timeout_us: int | None = None) -> tuple[dict[str, np.ndarray], dict]:
@@ -189,10 +233,36 @@ class ServedModel:
                                f"expected 1 to {self.config.priority_levels}", 400)
         batched = self.config.max_batch_size > 0
         inputs = reshaped(inputs, self.config.input_reshapes, batched, to_model=True)
-        outputs, info = await self._batcher.submit(inputs, priority, timeout_us)
+        outputs, info = await self._answered(inputs, priority, timeout_us)
         return reshaped(outputs, self.config.output_reshapes, batched, to_model=False), info
 
+    async def _answered(self, inputs, priority, timeout_us) -> tuple[dict, dict]:
+        """The scheduler's answer, through a future of the model's own, so that an unload
+        answers the request whatever the scheduler did with it (a batch being gathered when
+        the scheduler stops is dropped with its requests)."""
+        answer = asyncio.get_running_loop().create_future()
+        submitted = asyncio.ensure_future(self._batcher.submit(inputs, priority, timeout_us))
+        submitted.add_done_callback(functools.partial(self._forward, answer))
+        self._answers.add(answer)
+        try:
+            return await answer
+        finally:
+            self._answers.discard(answer)
+            submitted.cancel()  # the client went away: its request leaves the queue too
+
     async def _execute(self, batch, instance: int) -> tuple[dict, dict]:
+        if self.state == UNLOADED:
+            raise self._unloaded()
+        self._executing += 1
+        self._idle.clear()
+        try:
+            return await self._execute_now(batch, instance)
+        finally:
+            self._executing -= 1
+            if not self._executing:
+                self._idle.set()
+
+    async def _execute_now(self, batch, instance: int) -> tuple[dict, dict]:
         labels = self.labels
         batched = self.config.max_batch_size > 0
 

@@ -60,6 +60,10 @@ class InferenceServer:
         self.limits = limits
         self.metrics = Metrics()
         self._loading: asyncio.Task | None = None
+        # Loads and unloads one at a time (the start's loads included): interleaved, two loads
+        # of one model left the first one's models running unlisted (their threads, plans and
+        # engines leaked), and an unload during a load let the model turn ready unlisted.
+        self._changing = asyncio.Lock()
         self._blas_limits = None
 
     @property
@@ -166,14 +170,28 @@ class InferenceServer:
     async def _load_all(self) -> None:
         # One model after another: compiling is CPU-bound, so loading in parallel gains nothing.
         for model in self.all_models():
-            await model.load()
+            async with self._changing:
+                if model.state != UNLOADED:
+                    await model.load()
 
     async def load_model(self, name: str) -> None:
         """The repository extension's load: (re)reads the model's folder and loads it."""
         self._check_control(name, "load")
+        async with self._changing:
+            await self._load(name)
+
+    async def _load(self, name: str) -> None:
         for old in self.versions.get(name, {}).values():
             await old.unload()
-        served = self._add(repository.model_versions(self.repository, name))
+        # Reading the folder reads the ONNX files: off the event loop, which serves on.
+        entry = await asyncio.to_thread(repository.model_versions, self.repository, name)
+        if isinstance(entry, repository.BrokenEntry) and not (self.repository / name).is_dir():
+            # Not (or no longer) a model of the repository: nothing to list as unavailable
+            # (each name a client tried would otherwise stay in the index).
+            self.versions.pop(name, None)
+            self.broken.pop(name, None)
+            raise BadRequest(f"failed to load {name!r}: {entry.error}")
+        served = self._add(entry)
         if not served:
             raise BadRequest(f"failed to load {name!r}: {self.broken[name]}")
         for model in served:
@@ -185,6 +203,10 @@ class InferenceServer:
 
     async def unload_model(self, name: str) -> None:
         self._check_control(name, "unload")
+        async with self._changing:
+            await self._unload(name)
+
+    async def _unload(self, name: str) -> None:
         if name not in self.versions:
             if name in self.broken:
                 del self.broken[name]
