@@ -298,3 +298,16 @@ def test_stop_iteration_from_a_backend_fails_the_request_and_the_load(make_clien
     assert model.status_code == 503 and "StopIteration" in model.json()["error"], model.text
     response = post_json(client, [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [0] * 4}])
     assert response.status_code == 500 and "StopIteration" in response.json()["error"]
+
+
+def test_head_is_get_without_the_body_and_405_names_the_methods(make_client):
+    client = make_client(served())
+    wait_ready(client)
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/dense", "/metrics"):
+        head, get = client.head(path), client.get(path)
+        assert head.status_code == get.status_code == 200, (path, head.status_code)
+        assert head.content == b"" and head.headers["content-length"] == str(len(get.content))
+    assert client.head("/v2/models/nope").status_code == 404
+    for method in ("HEAD", "PUT", "DELETE"):
+        response = client.request(method, "/v2/models/dense/infer")
+        assert response.status_code == 405 and response.headers["allow"] == "POST"

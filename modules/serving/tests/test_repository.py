@@ -234,3 +234,52 @@ def test_loading_a_name_with_no_folder_leaves_no_trace(explicit):
     # Each name tried stayed listed as an unavailable model (and in memory) before.
     assert [row["name"] for row in client.post("/v2/repository/index").json()] == ["dense"]
     assert client.post("/v2/repository/models/nope/unload").status_code == 404
+
+
+def test_load_with_a_config_override(explicit):
+    import json
+
+    server, client = explicit
+    override = {"max_batch_size": 2, "dynamic_batching": {"max_queue_delay_microseconds": 7}}
+    response = client.post("/v2/repository/models/dense/load",
+                           json={"parameters": {"config": json.dumps(override)}})
+    assert response.status_code == 200, response.text
+    config = client.get("/v2/models/dense/config").json()
+    assert config["max_batch_size"] == 2
+    assert config["dynamic_batching"]["max_queue_delay_microseconds"] == 7
+    # A load without one reads the folder's config.pbtxt again.
+    client.post("/v2/repository/models/dense/load").raise_for_status()
+    assert client.get("/v2/models/dense/config").json()["max_batch_size"] == 4
+
+
+@pytest.mark.parametrize(("parameters", "message"), [
+    (5, "parameters: expected an object"),
+    ({"config": 5}, "parameters.config>: expected a string"),
+    ({"config": "not json"}, "parameters.config>: not valid JSON"),
+    ({"config": "[]"}, "expected a JSON object of Triton's ModelConfig fields, got list"),
+    ({"config": '{"max_batch": 2}'}, 'no field named "max_batch"'),
+    ({"config": '{"max_batch_size": -1}'}, "max_batch_size: expected a non-negative integer"),
+    ({"config": '{"max_batch_size": 1' + "0" * 5000 + "}"}, "parameters.config>:"),
+    ({"config": "[" * 100_000 + "]" * 100_000}, "parameters.config>:"),
+    ({"config": '{"name": "other"}'}, "name 'other' is not the model loaded ('dense')"),
+    ({"config": '{"default_model_filename": "../../x.onnx"}'}, "default_model_filename"),
+    ({"file:1/model.onnx": "AAAA"}, "model file overrides are not supported"),
+])
+def test_a_bad_config_override_is_400_and_keeps_the_model(explicit, parameters, message):
+    server, client = explicit
+    response = client.post("/v2/repository/models/dense/load", json={"parameters": parameters})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert message in error and "\n" not in error and len(error) < 1000, error
+    # Checked before anything is unloaded: the model serves on.
+    assert client.get("/v2/models/dense/ready").status_code == 200
+
+
+def test_unload_parameters_are_checked(explicit):
+    server, client = explicit
+    response = client.post("/v2/repository/models/dense/unload",
+                           json={"parameters": {"unload_dependents": "yes"}})
+    assert response.status_code == 400 and "unload_dependents true or false" in response.text
+    response = client.post("/v2/repository/models/dense/unload",
+                           json={"parameters": {"unload_dependents": False}})
+    assert response.status_code == 200 and "dense" not in server.versions

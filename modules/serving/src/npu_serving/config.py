@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,39 @@ def load(folder: Path) -> ModelConfig:
     if yaml_path.exists():
         return _load_yaml(yaml_path)
     return ModelConfig(proto=schema().ModelConfig())
+
+
+OVERRIDE = "<load request parameters.config>"
+
+
+def from_json(text, folder: Path) -> ModelConfig:
+    """A configuration given as Triton's JSON: the repository load request's
+    `parameters.config`, which replaces the config file of the model in `folder` for that
+    load. Errors name it as `folder/<load request parameters.config>` (files it names, such
+    as labels, are the folder's)."""
+    source, name = folder / OVERRIDE, folder.name
+    if not isinstance(text, str):
+        raise RepositoryError(f"{source}: expected a string of Triton's model configuration "
+                              f"JSON, got {type(text).__name__}")
+    try:
+        document = json.loads(text)
+    except ValueError as exc:  # not JSON, or an integer past Python's 4300 digits
+        raise RepositoryError(f"{source}: not valid JSON ({str(exc)[:200]})") from None
+    except RecursionError:
+        raise RepositoryError(f"{source}: JSON nested too deeply") from None
+    if not isinstance(document, dict):
+        raise RepositoryError(f"{source}: expected a JSON object of Triton's ModelConfig "
+                              f"fields, got {type(document).__name__}")
+    try:
+        proto = json_format.ParseDict(document, schema().ModelConfig())
+    except (json_format.ParseError, RecursionError) as exc:  # an unknown field, a bad value
+        reason = str(exc).splitlines()[0] if str(exc) else "nested too deeply"
+        raise RepositoryError(f"{source}: {reason[:300]}") from None
+    if proto.name and proto.name != name:
+        raise RepositoryError(f"{source}: name {proto.name!r} is not the model loaded ({name!r})")
+    precision = proto.parameters["precision"].string_value \
+        if "precision" in proto.parameters else None
+    return _from_proto(source, proto, precision, True)
 
 
 def _parse_pbtxt(path: Path):

@@ -62,9 +62,11 @@ def model_names(root: Path) -> list[str]:
             if folder.is_dir() and not folder.name.startswith((".", "_"))]
 
 
-def model_versions(root: Path, name: str) -> list[ModelEntry] | BrokenEntry:
+def model_versions(root: Path, name: str, config: ModelConfig | None = None
+                   ) -> list[ModelEntry] | BrokenEntry:
+    """The versions of model `name` to serve; `config` replaces its folder's."""
     try:
-        return _model_entries(Path(root), name)
+        return _model_entries(Path(root), name, config)
     except RepositoryError as exc:
         return BrokenEntry(name, str(exc))
     except OSError as exc:  # the folder cannot be read: the model's fault, not the server's
@@ -90,13 +92,13 @@ def _inside(root: Path, path: Path, what: str) -> Path:
     return resolved
 
 
-def _model_entries(root: Path, name: str) -> list[ModelEntry]:
+def _model_entries(root: Path, name: str, config: ModelConfig | None = None) -> list[ModelEntry]:
     check_name(name)
     folder = root / name
     if not folder.is_dir():
         raise RepositoryError(f"{folder}: no such model folder in the repository")
     _inside(root, folder, "model folder")
-    config = model_config.load(folder)
+    config = config or model_config.load(folder)
     filename = config.model_filename
     versions = sorted((int(p.name), p) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
     for _, version_dir in versions:

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import protocol, repository
+from . import config as model_config, protocol, repository
 from .backend import CompilerBackend
 from .errors import BadRequest, NotFound, RepositoryError, ServingError, Unavailable
 from .metrics import Metrics
@@ -174,17 +174,21 @@ class InferenceServer:
                 if model.state != UNLOADED:
                     await model.load()
 
-    async def load_model(self, name: str) -> None:
-        """The repository extension's load: (re)reads the model's folder and loads it."""
+    async def load_model(self, name: str, parameters: dict | None = None) -> None:
+        """The repository extension's load: (re)reads the model's folder and loads it.
+        `parameters` are the request's: `config`, Triton's JSON configuration, replaces the
+        folder's config file (checked before anything is unloaded); `file:` overrides of the
+        model's files are refused."""
         self._check_control(name, "load")
+        config = _config_override(self.repository / name, parameters or {})
         async with self._changing:
-            await self._load(name)
+            await self._load(name, config)
 
-    async def _load(self, name: str) -> None:
+    async def _load(self, name: str, config=None) -> None:
         for old in self.versions.get(name, {}).values():
             await old.unload()
         # Reading the folder reads the ONNX files: off the event loop, which serves on.
-        entry = await asyncio.to_thread(repository.model_versions, self.repository, name)
+        entry = await asyncio.to_thread(repository.model_versions, self.repository, name, config)
         if isinstance(entry, repository.BrokenEntry) and not (self.repository / name).is_dir():
             # Not (or no longer) a model of the repository: nothing to list as unavailable
             # (each name a client tried would otherwise stay in the index).
@@ -233,6 +237,23 @@ class InferenceServer:
             await model.stop()
 
 
+def _config_override(folder: Path, parameters: dict):
+    name = folder.name
+    if not isinstance(parameters, dict):
+        raise BadRequest(f"load request for {name!r}: parameters: expected an object, got "
+                         f"{type(parameters).__name__}")
+    files = sorted(key for key in parameters if key.startswith("file:"))
+    if files:
+        raise BadRequest(f"load request for {name!r}: parameter {files[0][:80]!r}: model file "
+                         "overrides are not supported (the files are the repository's)")
+    if "config" not in parameters:
+        return None
+    try:
+        return model_config.from_json(parameters["config"], folder)
+    except RepositoryError as exc:
+        raise BadRequest(str(exc)) from None
+
+
 def create_app(server: InferenceServer) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -248,7 +269,27 @@ def create_app(server: InferenceServer) -> FastAPI:
     _add_health_routes(app, server)
     _add_model_routes(app, server)
     _add_repository_routes(app, server)
+    app.add_middleware(HeadAsGet)
     return app
+
+
+class HeadAsGet:
+    """HEAD answered as GET without the body (RFC 9110: a server supports HEAD wherever it
+    supports GET); FastAPI's routes answered it 405. A route without GET still answers 405."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def without_body(message):
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -258,7 +299,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return JSONResponse({"error": f"{request.url.path}: {exc.detail}"}, exc.status_code)
+        # The exception's headers too: a 405 names the methods allowed (Allow, RFC 9110)
+        return JSONResponse({"error": f"{request.url.path}: {exc.detail}"}, exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
@@ -325,6 +368,13 @@ def _add_model_routes(app: FastAPI, server: InferenceServer) -> None:
                           openapi_extra=protocol.INFER_REQUEST_OPENAPI)
 
 
+# The load request body, for the OpenAPI description (what a fuzzer reads): Triton's.
+LOAD_REQUEST_OPENAPI = {"requestBody": {"required": False, "content": {"application/json": {
+    "schema": {"type": "object", "properties": {"parameters": {
+        "type": "object", "properties": {"config": {"type": "string"}}}}},
+}}}}
+
+
 def _add_repository_routes(app: FastAPI, server: InferenceServer) -> None:
     @app.post("/v2/repository/index")
     async def repository_index(request: Request):
@@ -334,15 +384,20 @@ def _add_repository_routes(app: FastAPI, server: InferenceServer) -> None:
             raise BadRequest(f"ready: expected true or false, got {ready!r}")
         return server.index(ready_only=ready)
 
-    @app.post("/v2/repository/models/{name}/load")
+    @app.post("/v2/repository/models/{name}/load", openapi_extra=LOAD_REQUEST_OPENAPI)
     async def repository_load(request: Request, name: str):
-        await _small_json(request, server.limits)
-        await server.load_model(name)
+        document = await _small_json(request, server.limits)
+        await server.load_model(name, document.get("parameters", {}))
         return JSONResponse({})
 
     @app.post("/v2/repository/models/{name}/unload")
     async def repository_unload(request: Request, name: str):
-        await _small_json(request, server.limits)
+        parameters = (await _small_json(request, server.limits)).get("parameters", {})
+        dependents = parameters.get("unload_dependents", False) \
+            if isinstance(parameters, dict) else None
+        if not isinstance(dependents, bool):  # Triton's one unload parameter (no ensembles here)
+            raise BadRequest(f"unload request for {name!r}: parameters: expected an object with "
+                             f"unload_dependents true or false, got {parameters!r:.100}")
         await server.unload_model(name)
         return JSONResponse({})
 
