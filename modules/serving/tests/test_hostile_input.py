@@ -129,3 +129,28 @@ def test_nan_and_infinity_round_trip_in_json(make_client):
     assert '"data":[NaN,Infinity,-Infinity]' in response.text
     ints = client.post("/v2/models/dense/infer", content=body.replace("FP32", "INT32"))
     assert ints.status_code == 400
+
+
+def test_a_body_that_stops_arriving_is_408():
+    # A client that sent part of its body and then nothing held the request (and the part
+    # buffered) forever; other requests were served, but the connections piled up.
+    import asyncio
+
+    from npu_serving.errors import ServingError
+    from npu_serving.protocol import read_body
+
+    class Stalled:
+        headers = {"content-length": "100"}
+
+        async def stream(self):
+            yield b'{"inputs": ['
+            await asyncio.Event().wait()  # never more
+
+    async def read():
+        # the outer limit only turns a hang into a failure
+        return await asyncio.wait_for(read_body(Stalled(), Limits(body_idle_timeout_s=0.01)), 30)
+
+    with pytest.raises(ServingError) as error:
+        asyncio.run(read())
+    assert error.value.status == 408 and "nothing received for 0.01 s after 12 bytes" in str(
+        error.value)

@@ -1,6 +1,6 @@
 """`python -m npu_serving --model-repository DIR --sku SKU [--host 127.0.0.1] [--port 8000]
 [--model-control-mode none|explicit] [--load-model NAME ...] [--pace-device-time]
-[--max-request-bytes N] [--max-decompressed-bytes N]`"""
+[--max-request-bytes N] [--max-decompressed-bytes N] [--request-idle-timeout S]`"""
 
 from __future__ import annotations
 
@@ -38,6 +38,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-decompressed-bytes", type=_positive,
                         default=Limits.max_decompressed_bytes, metavar="N",
                         help="gzip/deflate bodies may expand to this many bytes")
+    parser.add_argument("--request-idle-timeout", type=_positive_seconds,
+                        default=Limits.body_idle_timeout_s, metavar="S",
+                        help="a request body that stops arriving for S seconds is answered 408")
     return parser.parse_args(argv)
 
 
@@ -45,6 +48,16 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive byte count, got {text!r}")
     return int(text)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return seconds
 
 
 def check_sku(sku: str) -> None:
@@ -63,7 +76,8 @@ def main(argv=None) -> int:
         server = InferenceServer.from_repository(
             args.model_repository, args.sku, control_mode=args.model_control_mode,
             load_models=args.load_model, pace=args.pace_device_time,
-            limits=Limits(args.max_request_bytes, args.max_decompressed_bytes))
+            limits=Limits(args.max_request_bytes, args.max_decompressed_bytes,
+                          args.request_idle_timeout))
     except RepositoryError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ many bytes, in the order the tensors are listed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import zlib
@@ -56,10 +57,13 @@ INFER_REQUEST_OPENAPI = {"requestBody": {"required": True, "content": {"applicat
 class Limits:
     """Request size limits: a body larger than `max_body_bytes` is refused with 413 before it
     is read (by its Content-Length, or as soon as a chunked body passes it); a gzip or deflate
-    body may expand to at most `max_decompressed_bytes`."""
+    body may expand to at most `max_decompressed_bytes`. A client that stops sending its body
+    for `body_idle_timeout_s` is answered 408 and its connection closed (else it would hold
+    the connection and its buffered part of the body forever)."""
 
     max_body_bytes: int = 64 * MiB
     max_decompressed_bytes: int = 64 * MiB
+    body_idle_timeout_s: float = 30.0
 
 
 class TooLarge(ServingError):
@@ -76,7 +80,16 @@ async def read_body(request, limits: Limits) -> bytes:
             raise TooLarge(f"request body of {int(declared)} bytes exceeds the limit of "
                            f"{limits.max_body_bytes} bytes (--max-request-bytes)")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout(limits.body_idle_timeout_s):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise ServingError(f"request body: nothing received for {limits.body_idle_timeout_s:g}"
+                               f" s after {size} bytes (--request-idle-timeout)", 408) from None
         size += len(chunk)
         if size > limits.max_body_bytes:
             raise TooLarge(f"request body exceeds the limit of {limits.max_body_bytes} bytes "
