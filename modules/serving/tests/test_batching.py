@@ -48,6 +48,25 @@ def test_concurrent_requests_merge_and_split_in_order():
         np.testing.assert_array_equal(result["y"], x * 2)
 
 
+def test_a_lone_request_gets_its_outputs_whole():
+    """A model without batching may answer outputs whose first axis is not its input's (a
+    recognizer's sequence of 20 steps for one image, a scalar): none is cut to the input's."""
+    async def execute(batch, instance):
+        x = merged(batch)["x"]
+        return {"seq": np.repeat(x, 20, axis=0), "score": np.float32(x.sum())}, {}
+
+    async def main():
+        batcher = DynamicBatcher(execute, 0, 0.0)
+        batcher.start()
+        try:
+            return await batcher.submit({"x": np.ones((1, 3), np.float32)})
+        finally:
+            await batcher.stop()
+
+    outputs, _ = asyncio.run(main())
+    assert outputs["seq"].shape == (20, 3) and outputs["score"] == 3.0
+
+
 def test_batches_never_exceed_max_batch_size():
     requests = [np.full((size, 2), i, dtype=np.float32) for i, size in enumerate([2, 2, 3, 1])]
     results, executed = run_batches(requests, max_batch_size=4)

@@ -167,3 +167,52 @@ def test_plans_dropped_from_the_cache_give_their_device_memory_back(tmp_path):
         backend.infer({"x": np.ones((1, 3, 4, width), np.float32)})
     backend.infer({"x": np.ones((1, 3, 4, 4), np.float32)})
     assert device.used_bytes <= used  # the dropped plans' arenas were freed
+
+
+def _recurrent_step(path):
+    """A step of a recurrent model as exported: samples [N, 4] whose first axis is symbolic, a
+    state [2, N, 3] whose batch is its second axis, a fixed hidden [1, 1, 3], a scalar score."""
+    f = onnx.TensorProto.FLOAT
+    w = onnx.numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3) / 10, "w")
+    nodes = [onnx.helper.make_node("MatMul", ["x", "w"], ["y"]),
+             onnx.helper.make_node("Relu", ["state"], ["state_out"]),
+             onnx.helper.make_node("Sigmoid", ["h"], ["h_out"]),
+             onnx.helper.make_node("ReduceSum", ["x"], ["score"], keepdims=0)]
+    graph = onnx.helper.make_graph(
+        nodes, "recurrent_step",
+        [onnx.helper.make_tensor_value_info("x", f, ["N", 4]),
+         onnx.helper.make_tensor_value_info("state", f, [2, "N", 3]),
+         onnx.helper.make_tensor_value_info("h", f, [1, 1, 3])],
+        [onnx.helper.make_tensor_value_info("y", f, ["N", 3]),
+         onnx.helper.make_tensor_value_info("state_out", f, [2, "N", 3]),
+         onnx.helper.make_tensor_value_info("h_out", f, [1, 1, 3]),
+         onnx.helper.make_tensor_value_info("score", f, [])], [w])
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)],
+                                     ir_version=8), str(path))
+    return path
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_a_model_without_batching_runs_the_shapes_its_client_sends(tmp_path, n):
+    # Without batching a symbolic first axis is not taken for a batch: a state that leads with
+    # 2 and a hidden that leads with 1 keep their shapes, and a scalar output comes back whole.
+    import onnxruntime
+
+    path = _recurrent_step(tmp_path / "model.onnx")
+    reference = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(n)
+    feeds = {"x": rng.standard_normal((n, 4)), "state": rng.standard_normal((2, n, 3)),
+             "h": rng.standard_normal((1, 1, 3))}
+    feeds = {name: array.astype(np.float32) for name, array in feeds.items()}
+    model = ServedModel("step", "1", CompilerBackend(path, SKU), ModelConfig())
+    with TestClient(create_app(InferenceServer([model]))) as client:
+        wait_ready(client)
+        request = {"inputs": [{"name": name, "shape": list(a.shape), "datatype": "FP32",
+                               "data": a.ravel().tolist()} for name, a in feeds.items()]}
+        response = client.post("/v2/models/step/infer", json=request)
+        assert response.status_code == 200, response.text
+        outputs = {out["name"]: np.array(out["data"], np.float32).reshape(out["shape"])
+                   for out in response.json()["outputs"]}
+    for name, want in zip(["y", "state_out", "h_out", "score"], reference.run(None, feeds)):
+        assert outputs[name].shape == want.shape, name
+        np.testing.assert_allclose(outputs[name], want, rtol=1e-5, atol=1e-5)

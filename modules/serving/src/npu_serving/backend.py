@@ -92,7 +92,11 @@ class CompilerBackend(ModelBackend):
         self.sku = sku
         self.precision = precision
         self.inputs, self.outputs = _onnx_tensor_specs(self.path, batching)
-        self._variable_batch = batching or any(spec.shape[:1] == (-1,) for spec in self.inputs)
+        # Only a batching model's inputs all lead with the batch. Without batching, a model
+        # gets exactly the shapes its client sends, and a symbolic first axis need not be a
+        # batch (an RNN's state [2, batch, 128] beside its samples [batch, n], a sequence
+        # [seq, 576] beside a state [1, 1, 128]): its inputs' whole shapes pick the plan.
+        self._variable_batch = batching
         # Inputs with a symbolic dimension beyond the batch: a plan is compiled per shape
         # signature of their feeds (an image model's height and width), in the same cache.
         first = 1 if self._variable_batch else 0
@@ -125,12 +129,13 @@ class CompilerBackend(ModelBackend):
         sizes = batch_sizes if self._variable_batch and batch_sizes else \
             [1] if self._variable_batch else [None]
         self._prepared = sorted(b for b in sizes if b is not None)
-        if self._symbolic:
+        if self._symbolic and not self._batch_axis_only():
             return  # no shape to warm up: plans are compiled per request shape signature
         for batch in sizes:
-            self._pinned.add((batch, ()))
+            zeros = self._zeros(batch)
+            self._pinned.add((batch, self._signature(zeros)))
             for instance in range(self.instances):  # warm-up: arenas allocated, pages touched
-                self.execute(self._zeros(batch), instance)
+                self.execute(zeros, instance)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.execute(inputs)[0]
@@ -151,6 +156,11 @@ class CompilerBackend(ModelBackend):
         return outputs, {"latency_us": profile["latency_us"],
                          "peak_device_bytes": profile["peak_device_bytes"],
                          "executed_batch_size": run_as}
+
+    def _batch_axis_only(self) -> bool:
+        """Whether a model without batching has symbolic dims only first (a batch, likely):
+        its batch-1 plan is warmed up at load, as a batching model's are."""
+        return not self._variable_batch and all(-1 not in s.shape[1:] for s in self.inputs)
 
     def _signature(self, inputs: dict[str, np.ndarray]) -> tuple:
         """The shapes (past the batch axis) of the feeds of inputs with symbolic dims."""

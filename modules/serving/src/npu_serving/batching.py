@@ -51,7 +51,9 @@ class Waiting:
 
     @property
     def size(self) -> int:
-        return len(next(iter(self.inputs.values())))
+        """Its batch size (a model without batching may take scalars: one request is one)."""
+        first = next(iter(self.inputs.values()))
+        return len(first) if np.ndim(first) else 1
 
     @property
     def compatibility(self) -> tuple:
@@ -296,17 +298,28 @@ class DynamicBatcher:
             waiting.started = time.perf_counter()
         try:
             outputs, info = await self._execute(batch, instance)
-        except Exception as exc:  # every request of the batch gets the batch's error
-            for waiting in batch:
+            parts = _split(batch, outputs)
+        except Exception as exc:  # every request of the batch gets the batch's error (and
+            for waiting in batch:  # the instance's worker lives on to serve the next batch)
                 if not waiting.future.done():
                     waiting.future.set_exception(exc)
             return
-        offset = 0
-        for waiting in batch:
-            part = {name: out[offset: offset + waiting.size] for name, out in outputs.items()}
-            offset += waiting.size
+        for waiting, part in zip(batch, parts):
             if not waiting.future.done():
                 waiting.future.set_result((part, info))
+
+
+def _split(batch: list[Waiting], outputs: dict[str, np.ndarray]) -> list[dict]:
+    """Each request's part of the batch's outputs. A lone request gets them whole: the outputs
+    of a model without batching need not keep its inputs' first axis (a recognizer's 20 steps
+    for one image, a scalar score)."""
+    if len(batch) == 1:
+        return [outputs]
+    parts, offset = [], 0
+    for waiting in batch:
+        parts.append({name: out[offset: offset + waiting.size] for name, out in outputs.items()})
+        offset += waiting.size
+    return parts
 
 
 def merged(batch: list[Waiting]) -> dict[str, np.ndarray]:
