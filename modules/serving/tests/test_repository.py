@@ -283,3 +283,22 @@ def test_unload_parameters_are_checked(explicit):
     response = client.post("/v2/repository/models/dense/unload",
                            json={"parameters": {"unload_dependents": False}})
     assert response.status_code == 200 and "dense" not in server.versions
+
+
+def test_an_unloaded_model_lets_go_of_its_plans_at_once(explicit):
+    # At once: with the collector off, as a busy server's full collections are rare (the
+    # pending-requests gauge held the model through a closure, cycles held its plans).
+    import gc
+    import weakref
+
+    server, client = explicit
+    backend = server.versions["dense"]["1"].backend
+    held = [weakref.ref(next(iter(backend._plans.values()))),
+            weakref.ref(next(iter(backend._engines.values())))]
+    del backend
+    gc.disable()
+    try:
+        assert client.post("/v2/repository/models/dense/unload").status_code == 200
+        assert [ref() for ref in held] == [None, None]
+    finally:
+        gc.enable()

@@ -8,6 +8,7 @@ import asyncio
 import functools
 import logging
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -144,7 +145,11 @@ class ServedModel:
     async def start(self, metrics: Metrics) -> None:
         self.metrics = metrics
         metrics.model_ready.labels(**self.labels).set(0)
-        metrics.nv_pending.labels(**self.labels).set_function(lambda: self.pending)
+        # (through a weak reference: the registry outlives an unloaded model, whose plans and
+        # engines a closure over `self` would keep, a gigabyte per load of AlexNet)
+        model = weakref.ref(self)
+        metrics.nv_pending.labels(**self.labels).set_function(
+            lambda: model().pending if model() is not None else 0)
         self._batcher = DynamicBatcher(self._execute, policy=self.policy(), seconds=self.durations)
         self._batcher.start()
 
@@ -203,6 +208,7 @@ class ServedModel:
         for answer in list(self._answers):
             if not answer.done():
                 answer.set_exception(self._unloaded())
+        self.backend.unload()
 
     def _forward(self, answer: asyncio.Future, submitted: asyncio.Future) -> None:
         """The scheduler's answer (`submitted`) onto the request's own future."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -185,8 +186,7 @@ class InferenceServer:
             await self._load(name, config)
 
     async def _load(self, name: str, config=None) -> None:
-        for old in self.versions.get(name, {}).values():
-            await old.unload()
+        await _unloaded(self.versions.get(name, {}))
         # Reading the folder reads the ONNX files: off the event loop, which serves on.
         entry = await asyncio.to_thread(repository.model_versions, self.repository, name, config)
         if isinstance(entry, repository.BrokenEntry) and not (self.repository / name).is_dir():
@@ -196,6 +196,7 @@ class InferenceServer:
             self.broken.pop(name, None)
             raise BadRequest(f"failed to load {name!r}: {entry.error}")
         served = self._add(entry)
+        gc.collect()  # the versions it replaced (see _unloaded)
         if not served:
             raise BadRequest(f"failed to load {name!r}: {self.broken[name]}")
         for model in served:
@@ -216,8 +217,8 @@ class InferenceServer:
                 del self.broken[name]
                 return
             raise NotFound(f"unknown model {name!r}: serving {', '.join(self.versions) or 'none'}")
-        for model in self.versions.pop(name).values():
-            await model.unload()
+        await _unloaded(self.versions.pop(name))
+        gc.collect()  # see _unloaded
 
     def _check_control(self, name: str, action: str) -> None:
         if self.control_mode != "explicit" or self.repository is None:
@@ -235,6 +236,15 @@ class InferenceServer:
             await asyncio.gather(self._loading, return_exceptions=True)
         for model in self.all_models():
             await model.stop()
+
+
+async def _unloaded(versions: dict[str, ServedModel]) -> None:
+    """Unload each of `versions`. Then the caller, holding none of them, runs a full
+    collection: an unloaded model lies in reference cycles (its scheduler's bound methods,
+    the compiler's graphs), which a busy server seldom collects; without one, a server that
+    loads and unloads grew by ~300 MB per load of AlexNet or ResNet-50."""
+    for model in versions.values():
+        await model.unload()
 
 
 def _config_override(folder: Path, parameters: dict):
