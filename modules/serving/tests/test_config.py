@@ -77,6 +77,12 @@ def test_yaml_takes_the_same_fields(tmp_path):
     ("sequence_batching {}\n", "sequence_batching: not supported"),
     ("max_batch_size: 4\ndynamic_batching { priority_levels: 1 default_priority_level: 2 }\n",
      "default_priority_level"),
+    # a queue per level: 10**12 levels failed the load with MemoryError (the model stuck loading)
+    ("max_batch_size: 4\ndynamic_batching { priority_levels: 1000000000000 }\n",
+     "dynamic_batching.priority_levels: 1000000000000 exceeds the 1024 levels"),
+    # a thread, device and plans per instance: 10**6 exhausted the server's memory
+    ("instance_group [{ count: 1000000 }]\n", "instance_group.count: 1000000 instances exceed"),
+    ("instance_group [{ count: 40 }, { count: 40 }]\n", "80 instances exceed the 64"),
 ])
 def test_bad_fields_are_one_line_naming_the_file(tmp_path, text, field):
     repository(tmp_path, text)
@@ -124,3 +130,13 @@ def test_config_is_completed_from_the_model_without_a_file(tmp_path):
     config = client.get("/v2/models/plain/config").json()
     assert config["max_batch_size"] == 0 and config["input"][0]["dims"] == [1, 4]
     assert config["platform"] == "npu_onnx" and config["instance_group"][0]["kind"] == "KIND_CPU"
+
+
+def test_a_yaml_string_that_is_not_unicode_is_one_line(tmp_path):
+    # "\ud800" made protobuf's ParseDict raise SystemError: the server exited at start.
+    repository(tmp_path, 'max_batch_size: 4\ninstance_group: [{kind: "\\ud800"}]\n',
+               file="config.yaml")
+    (broken,) = scan_models(tmp_path)
+    assert isinstance(broken, BrokenEntry)
+    assert broken.error.endswith("config.yaml: a name or string is not valid Unicode text "
+                                 "(surrogates not allowed)")

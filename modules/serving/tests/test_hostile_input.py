@@ -48,6 +48,22 @@ def nested(depth: int) -> str:
     (json.dumps(tensor([1, 4], [0.0] * 4)).replace("0.0", "1" + "0" * 5000, 1),
      "more than 4300 digits"),
     ('{"id": 1' + "0" * 5000 + "}", "more than 4300 digits"),
+    # numpy arrays have at most 64 dimensions: the reshape's ValueError was a 500
+    (json.dumps(tensor([1] * 65, [0.0])), "shape has 65 dimensions, expected at most 64"),
+    # a JSON string with a lone surrogate cannot be UTF-8 bytes (UnicodeEncodeError, 500)
+    (json.dumps(tensor([1, 4], ["\ud800"] * 4, datatype="BYTES")),
+     "BYTES element 0 is not valid Unicode text"),
+    # false and 0.0 passed as "no sequence id"
+    (json.dumps({**tensor([1, 4], [0.0] * 4), "parameters": {"sequence_id": False}}),
+     "sequence_id': expected an integer or a string, got False"),
+    (json.dumps({**tensor([1, 4], [0.0] * 4), "parameters": {"sequence_id": 0.0}}),
+     "sequence_id': expected an integer or a string, got 0.0"),
+    # Triton refuses an output asked twice; it was answered twice
+    (json.dumps({**tensor([1, 4], [0.0] * 4), "outputs": [{"name": "y"}, {"name": "y"}]}),
+     "output 'y' is requested twice"),
+    # was "unknown output 'y' ... expected y"
+    (json.dumps({**tensor([1, 4], [0.0] * 4), "outputs": ["y"]}),
+     "each output must be an object with a 'name', got 'y'"),
 ])
 def test_client_mistakes_are_400(make_client, config, body, message):
     client = make_client(served(config=config))
@@ -154,3 +170,64 @@ def test_a_body_that_stops_arriving_is_408():
         asyncio.run(read())
     assert error.value.status == 408 and "nothing received for 0.01 s after 12 bytes" in str(
         error.value)
+
+
+@pytest.mark.parametrize("body", [
+    json.dumps({"inputs": [{"name": 5, "shape": [1, 4], "datatype": "FP32",
+                            "data": [0.0] * 100_000}]}),
+    json.dumps(tensor([-1] * 100_000, [0.0] * 4)),
+    json.dumps(tensor([1, 4], [0.0] * 4, datatype="X" * 100_000)),
+    json.dumps({**tensor([1, 4], [0.0] * 4), "outputs": [{"name": "z" * 100_000}]}),
+])
+def test_errors_show_client_values_bounded(make_client, body):
+    # The whole tensor (its 100,000 elements), shape or name was echoed into the error.
+    client = make_client(served(config=BATCHING))
+    wait_ready(client)
+    response = client.post("/v2/models/dense/infer", content=body)
+    assert response.status_code == 400, response.text[:300]
+    assert len(response.json()["error"]) < 2100, response.text[:300]
+
+
+@pytest.mark.parametrize("encoding", ["GZIP", "x-gzip", " Gzip "])
+def test_content_codings_are_case_insensitive(make_client, encoding):
+    # RFC 9110: content codings are case-insensitive and x-gzip is gzip; "GZIP" was a 415.
+    client = make_client(served(config=BATCHING))
+    wait_ready(client)
+    body = gzip.compress(json.dumps(tensor([1, 4], [0.0] * 4)).encode())
+    response = client.post("/v2/models/dense/infer", content=body,
+                           headers={"Content-Encoding": encoding})
+    assert response.status_code == 200, response.text
+
+
+def test_bytes_after_a_deflate_stream_are_400(make_client):
+    # gzip refused trailing bytes; deflate ignored them
+    client = make_client(served(config=BATCHING))
+    wait_ready(client)
+    body = zlib.compress(json.dumps(tensor([1, 4], [0.0] * 4)).encode()) + b"garbage"
+    response = client.post("/v2/models/dense/infer", content=body,
+                           headers={"Content-Encoding": "deflate"})
+    assert response.status_code == 400, response.text
+    assert "7 bytes follow the end of the stream" in response.json()["error"]
+    assert client.post("/v2/models/dense/infer", content=body[:-7],
+                       headers={"Content-Encoding": "deflate"}).status_code == 200
+
+
+def test_a_client_that_disconnects_mid_body_is_not_a_server_error():
+    # Starlette's ClientDisconnect escaped: logged with a traceback, counted as a BACKEND failure.
+    import asyncio
+
+    from starlette.requests import ClientDisconnect
+
+    from npu_serving.errors import ClientGone
+    from npu_serving.protocol import read_body
+
+    class Leaving:
+        headers = {"content-length": "100"}
+
+        async def stream(self):
+            yield b'{"inputs": ['
+            raise ClientDisconnect()
+
+    with pytest.raises(ClientGone) as error:
+        asyncio.run(read_body(Leaving(), Limits()))
+    assert error.value.status == 499 and "disconnected after 12 bytes" in str(error.value)

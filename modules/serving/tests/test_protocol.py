@@ -311,3 +311,14 @@ def test_head_is_get_without_the_body_and_405_names_the_methods(make_client):
     for method in ("HEAD", "PUT", "DELETE"):
         response = client.request(method, "/v2/models/dense/infer")
         assert response.status_code == 405 and response.headers["allow"] == "POST"
+
+
+def test_an_empty_outputs_list_means_all_outputs(make_client):
+    # As Triton: no output requested, all are returned; [] answered none.
+    client = make_client(served())
+    wait_ready(client)
+    response = client.post("/v2/models/dense/infer", json={
+        "inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}],
+        "outputs": []})
+    assert response.status_code == 200, response.text
+    assert [output["name"] for output in response.json()["outputs"]] == ["y"]

@@ -264,6 +264,9 @@ def test_load_with_a_config_override(explicit):
     ({"config": '{"name": "other"}'}, "name 'other' is not the model loaded ('dense')"),
     ({"config": '{"default_model_filename": "../../x.onnx"}'}, "default_model_filename"),
     ({"file:1/model.onnx": "AAAA"}, "model file overrides are not supported"),
+    # protobuf raised SystemError on the lone surrogate, and its error could not be rendered
+    ({"config": '{"\\ud800": 1}'}, "not valid Unicode text"),
+    ({"config": '{"instance_group": [{"kind": "\\ud800"}]}'}, "not valid Unicode text"),
 ])
 def test_a_bad_config_override_is_400_and_keeps_the_model(explicit, parameters, message):
     server, client = explicit
@@ -302,3 +305,27 @@ def test_an_unloaded_model_lets_go_of_its_plans_at_once(explicit):
         assert [ref() for ref in held] == [None, None]
     finally:
         gc.enable()
+
+
+def test_a_folder_name_that_is_not_utf8_is_refused_and_the_answers_render(tmp_path):
+    # os.listdir surrogate-escapes the name: every answer listing it (the index, the model
+    # list of a 404, readiness) was a 500, as Starlette encodes JSON as raw UTF-8.
+    import os
+
+    from fastapi.testclient import TestClient
+
+    from npu_serving.server import create_app
+
+    write_model(tmp_path / "dense" / "model.onnx")
+    os.mkdir(os.fsencode(tmp_path) + b"/\xff")
+    write_model(tmp_path / os.fsdecode(b"\xff") / "model.onnx")
+    server = InferenceServer.from_repository(tmp_path, "npu-edge")
+    assert list(server.versions) == ["dense"] and "folder name is not UTF-8" in \
+        server.broken["\udcff"]
+    client = TestClient(create_app(server))
+    index = client.post("/v2/repository/index")
+    assert index.status_code == 200 and [row["name"] for row in index.json()] == \
+        ["dense", "\udcff"]
+    missing = client.get("/v2/models/other")
+    assert missing.status_code == 404 and "serving dense" in missing.json()["error"]
+    assert client.get("/v2/health/ready").status_code == 503

@@ -124,3 +124,47 @@ def test_unload_answers_the_executing_and_the_queued_requests(make_client):
             assert "'dense' version 1 was unloaded before the request ran" in response.text
         unloading.result(timeout=GatedBackend.LIMIT_S)
     assert len(backend.started) == 1 and pending(client) == 0
+
+
+def test_a_request_whose_client_disconnected_never_executes(make_client):
+    # Every abandoned request executed: ten clients giving up after 50 ms on a 0.1 s model
+    # cost ten executions. The request waiting behind the executing one leaves the queue.
+    import asyncio
+
+    import pytest
+
+    from npu_serving.errors import ClientGone
+    from npu_serving.server import _unless_disconnected
+
+    backend = GatedBackend()
+    config = ModelConfig(max_batch_size=1, max_queue_delay_us=0, instance_count=1)
+    model = served(backend=backend, config=config)
+    client = make_client(model)
+    wait_ready(client)
+
+    class Leaving:  # the ASGI request of a client that disconnects when the test says
+        gone: asyncio.Event
+
+        async def receive(self):
+            self.gone = asyncio.Event()
+            await self.gone.wait()
+            return {"type": "http.disconnect"}
+
+    leaving = Leaving()
+
+    async def abandoned():
+        return await _unless_disconnected(leaving, model.infer(
+            {"x": np.full((1, 4), 1.0, np.float32)}))
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(post, client, 0.0)
+        backend.wait_started(1)
+        second = pool.submit(client.portal.call, abandoned)
+        wait_until(lambda: pending(client) == 1, "the second request waits in the queue")
+        client.portal.call(lambda: leaving.gone.set())
+        with pytest.raises(ClientGone):
+            second.result(timeout=GatedBackend.LIMIT_S)
+        backend.open(2)
+        first.result(timeout=GatedBackend.LIMIT_S)
+    post(client, 2.0)  # served on
+    assert [value for _, value in backend.started] == [0.0, 2.0] and pending(client) == 0

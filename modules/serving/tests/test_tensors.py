@@ -97,3 +97,34 @@ input [{ name: "x", data_type: TYPE_FP32, dims: [2, 2], reshape: { shape: [4] } 
     assert out["shape"] == [3, 3]
     np.testing.assert_allclose(np.reshape(out["data"], (3, 3)), expected_output(x.reshape(3, 4)),
                                rtol=1e-5)
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ('max_batch_size: 4\ninput [{ name: "nope", data_type: TYPE_FP32, dims: [4] }]\n',
+     "input 'nope': the model has no such input (it has x)"),
+    ('max_batch_size: 4\ninput [{ name: "x", data_type: TYPE_INT32, dims: [4] }]\n',
+     "input 'x': data_type INT32, but the model's is FP32"),
+    ('max_batch_size: 4\ninput [{ name: "x", data_type: TYPE_FP32, dims: [7] }]\n',
+     "input 'x': dims [7], but the model's are [4] past the batch dimension"),
+    ('max_batch_size: 4\noutput [{ name: "y", data_type: TYPE_STRING, dims: [3] }]\n',
+     "output 'y': data_type BYTES, but the model's is FP32"),
+    ('max_batch_size: 0\ninput [{ name: "x", data_type: TYPE_FP32, dims: [4] }]\n',
+     "input 'x': dims [4], but the model's are [1, 4] (-1: any size)"),
+])
+def test_configured_tensors_must_be_the_models(tmp_path, make_client, config, message):
+    # They were served as configured: GET .../config told clients of an input the model does
+    # not have (or another datatype), and their requests were refused. Triton refuses the load.
+    model = served_from(model_folder(tmp_path, config))
+    make_client(model)
+    wait_loaded(model)
+    assert model.state == "failed" and message in model.error, model.error
+    assert model.error.startswith(str(tmp_path / "dense" / "config.pbtxt"))
+
+
+def test_configured_tensors_that_match_load(tmp_path, make_client):
+    config = ('max_batch_size: 4\ninput [{ name: "x", data_type: TYPE_FP32, dims: [-1] }]\n'
+              'output [{ name: "y", dims: [3] }]\n')  # -1 takes any size; no data_type: the model's
+    model = served_from(model_folder(tmp_path, config, batch="N"))
+    make_client(model)
+    wait_loaded(model)
+    assert model.state == "ready", model.error

@@ -28,6 +28,12 @@ from .errors import RepositoryError
 from .tensors import check_reshape
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+# Bounds of what a configuration may ask for (Triton's schema takes up to 2**64): each priority
+# level is a queue and each instance a thread, a simulated device and its warmed-up plans;
+# priority_levels 10**12 failed the load with MemoryError (500, the model stuck loading) and
+# an instance count of 10**6 exhausted the server's memory.
+MAX_PRIORITY_LEVELS = 1024
+MAX_INSTANCES = 64
 PBTXT_FILE = "config.pbtxt"
 YAML_FILE = "config.yaml"
 MODEL_FILE = "model.onnx"  # in each version folder, unless default_model_filename says
@@ -141,6 +147,7 @@ def from_json(text, folder: Path) -> ModelConfig:
     if not isinstance(document, dict):
         raise RepositoryError(f"{source}: expected a JSON object of Triton's ModelConfig "
                               f"fields, got {type(document).__name__}")
+    _check_unicode(source, document)
     try:
         proto = json_format.ParseDict(document, schema().ModelConfig())
     except (json_format.ParseError, RecursionError) as exc:  # an unknown field, a bad value
@@ -151,6 +158,16 @@ def from_json(text, folder: Path) -> ModelConfig:
     precision = proto.parameters["precision"].string_value \
         if "precision" in proto.parameters else None
     return _from_proto(source, proto, precision, True)
+
+
+def _check_unicode(source, document) -> None:
+    """A string with a lone surrogate (JSON's or YAML's "\\ud800") made protobuf's ParseDict
+    raise SystemError: a 500 on the load request, and a server exiting at start."""
+    try:
+        json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RepositoryError(f"{source}: a name or string is not valid Unicode text "
+                              f"({exc.reason})") from None
 
 
 def _parse_pbtxt(path: Path):
@@ -193,6 +210,8 @@ def _load_yaml(path: Path) -> ModelConfig:
     if not isinstance(batching, dict):
         raise RepositoryError(f"{path}: dynamic_batching: expected false or a mapping of "
                               f"Triton's dynamic_batching fields, got {batching!r}")
+    _check_unicode(path, raw)
+    _check_unicode(path, batching)
     try:
         proto = json_format.ParseDict(raw, schema().ModelConfig())
         json_format.ParseDict(batching, proto.dynamic_batching)
@@ -228,6 +247,10 @@ def _from_proto(path: Path, proto, precision: str | None, batching: bool) -> Mod
         raise RepositoryError(f"{path}: dynamic_batching.default_priority_level: "
                               f"{dynamic.default_priority_level} exceeds priority_levels "
                               f"{dynamic.priority_levels}")
+    if dynamic.priority_levels > MAX_PRIORITY_LEVELS:
+        raise RepositoryError(f"{path}: dynamic_batching.priority_levels: "
+                              f"{dynamic.priority_levels} exceeds the {MAX_PRIORITY_LEVELS} "
+                              "levels this server takes")
     if dynamic.priority_queue_policy:
         raise RepositoryError(f"{path}: dynamic_batching.priority_queue_policy: not supported "
                               "(default_queue_policy applies to every level)")
@@ -242,6 +265,9 @@ def _from_proto(path: Path, proto, precision: str | None, batching: bool) -> Mod
             raise RepositoryError(f"{path}: instance_group.kind: {kind} is not available "
                                   "(the simulated NPU runs on the host: KIND_CPU or KIND_AUTO)")
         instances += group.count or 1
+    if instances > MAX_INSTANCES:
+        raise RepositoryError(f"{path}: instance_group.count: {instances} instances exceed the "
+                              f"{MAX_INSTANCES} this server runs per model")
     warmup = []
     for entry in proto.model_warmup:
         if proto.max_batch_size > 0 and not 1 <= entry.batch_size <= proto.max_batch_size:

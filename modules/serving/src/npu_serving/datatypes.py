@@ -12,7 +12,7 @@ import struct
 
 import numpy as np
 
-from .errors import BadRequest
+from .errors import BadRequest, shown
 
 NUMPY_DTYPES: dict[str, np.dtype] = {
     "BOOL": np.dtype(np.bool_),
@@ -30,6 +30,9 @@ NUMPY_DTYPES: dict[str, np.dtype] = {
     "BYTES": np.dtype(np.object_),
 }
 _DATATYPES_BY_DTYPE = {dtype: name for name, dtype in NUMPY_DTYPES.items()}
+# The most dimensions a numpy array has (numpy 2: 64; before: 32): a longer shape made the
+# reshape raise ValueError, answered 500.
+MAX_DIMS = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32
 
 
 def to_numpy(datatype: str) -> np.dtype:
@@ -37,7 +40,7 @@ def to_numpy(datatype: str) -> np.dtype:
         return NUMPY_DTYPES[datatype]
     except KeyError:
         known = ", ".join(NUMPY_DTYPES)
-        raise BadRequest(f"unknown datatype {datatype!r}: expected one of {known}") from None
+        raise BadRequest(f"unknown datatype {shown(datatype)}: expected one of {known}") from None
 
 
 def from_numpy(dtype) -> str:
@@ -83,12 +86,13 @@ def decode_json(name: str, datatype: str, shape: list[int], data) -> np.ndarray:
     if datatype == "BYTES":
         if not all(isinstance(item, str) for item in flat):
             raise BadRequest(f"input {name!r}: BYTES data must be a list of strings")
-        array = _object_array([item.encode() for item in flat])
+        array = _object_array([_utf8(name, index, item) for index, item in enumerate(flat)])
     else:
         accepted, kind = _JSON_ELEMENT_TYPES[dtype.kind]
         for item in flat:
             if not isinstance(item, accepted) or (isinstance(item, bool) and dtype.kind != "b"):
-                raise BadRequest(f"input {name!r}: {datatype} data must be {kind}, got {item!r}")
+                raise BadRequest(f"input {name!r}: {datatype} data must be {kind}, got "
+                                 f"{shown(item)}")
         try:
             array = np.array(flat, dtype=dtype)
         except (OverflowError, ValueError) as exc:
@@ -108,6 +112,16 @@ _JSON_ELEMENT_TYPES = {
     "i": (int, "integers"),
     "f": ((int, float), "numbers"),
 }
+
+
+def _utf8(name: str, index: int, item: str) -> bytes:
+    # JSON's "\\ud800" decodes to a lone surrogate, which UTF-8 cannot encode (was a 500)
+    try:
+        return item.encode()
+    except UnicodeEncodeError as exc:
+        raise BadRequest(f"input {name!r}: BYTES element {index} is not valid Unicode text "
+                         f"({exc.reason} at character {exc.start}): send such bytes as "
+                         "binary data") from None
 
 
 def _object_array(elements: list[bytes]) -> np.ndarray:

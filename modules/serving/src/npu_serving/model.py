@@ -20,7 +20,7 @@ from .config import ModelConfig
 from .errors import NotFound, ServingError, Unavailable
 from .metrics import Metrics
 from .statistics import ModelStatistics
-from .tensors import client_specs, model_mismatch, reshaped
+from .tensors import client_specs, config_mismatch, model_mismatch, reshaped
 
 log = logging.getLogger("npu_serving")
 
@@ -159,7 +159,8 @@ class ServedModel:
         batched = self.config.max_batch_size > 0
         problem = model_mismatch(self.backend.inputs, self.config.input_reshapes, batched,
                                  "input") or model_mismatch(
-            self.backend.outputs, self.config.output_reshapes, batched, "output")
+            self.backend.outputs, self.config.output_reshapes, batched, "output") or \
+            self._config_mismatch(batched)
         if problem:  # Triton refuses such a configuration at load too
             self.state, self.error = FAILED, f"{self.config.source}: {problem}"
             log.error("model %s version %s failed to load: %s", self.name, self.version, self.error)
@@ -181,6 +182,14 @@ class ServedModel:
         self.metrics.model_ready.labels(**self.labels).set(1)
         log.info("model %s version %s is ready (%d instances)", self.name, self.version,
                  self.instances)
+
+    def _config_mismatch(self, batched: bool) -> str | None:
+        proto = self.config.proto
+        if proto is None:
+            return None
+        return config_mismatch(self.backend.inputs, proto.input, batched, "input",
+                               _kserve_type) or config_mismatch(
+            self.backend.outputs, proto.output, batched, "output", _kserve_type)
 
     async def stop(self) -> None:
         if self._batcher is not None:
@@ -339,6 +348,14 @@ def _raising_no_stop_iteration(function, *args):
         return function(*args)
     except StopIteration as exc:
         raise RuntimeError(f"StopIteration escaped the backend ({exc!r})") from None
+
+
+def _kserve_type(data_type: int) -> str | None:
+    """Triton's data_type as KServe's datatype name (None: TYPE_INVALID, not configured)."""
+    name = model_config.schema().DataType.Name(data_type)
+    if name == "TYPE_INVALID":
+        return None
+    return "BYTES" if name == "TYPE_STRING" else name.removeprefix("TYPE_")
 
 
 def _triton_type(pb, datatype: str) -> int:

@@ -15,10 +15,11 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+from starlette.requests import ClientDisconnect
 
 from . import datatypes
 from .classification import classify
-from .errors import BadRequest, ServingError
+from .errors import BadRequest, ClientGone, ServingError, shown
 from .model import ServedModel
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -87,6 +88,8 @@ async def read_body(request, limits: Limits) -> bytes:
                 chunk = await anext(stream)
         except StopAsyncIteration:
             break
+        except ClientDisconnect:  # was logged with a traceback and counted as a backend failure
+            raise ClientGone(f"request body: the client disconnected after {size} bytes") from None
         except TimeoutError:
             raise ServingError(f"request body: nothing received for {limits.body_idle_timeout_s:g}"
                                f" s after {size} bytes (--request-idle-timeout)", 408) from None
@@ -98,11 +101,21 @@ async def read_body(request, limits: Limits) -> bytes:
     return decompressed(b"".join(chunks), request.headers.get("content-encoding"), limits)
 
 
+# Content codings are case-insensitive, and x-gzip is gzip (RFC 9110 8.4.1): "GZIP" was 415.
+_CODINGS = {"identity": "identity", "gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
+
+
 def decompressed(body: bytes, encoding: str | None, limits: Limits = Limits()) -> bytes:
-    if encoding in (None, "identity"):
+    coding = _CODINGS.get((encoding or "identity").strip().lower())
+    if coding is None:
+        raise ServingError(f"Content-Encoding {shown(encoding)}: expected gzip, deflate or "
+                           "identity", 415)
+    if coding == "identity":
         return body
-    if encoding not in ("gzip", "deflate"):
-        raise ServingError(f"Content-Encoding {encoding!r} is not supported", 415)
+    return _inflated(body, coding, limits)
+
+
+def _inflated(body: bytes, encoding: str, limits: Limits) -> bytes:
     wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
     limit, out, data = limits.max_decompressed_bytes, [], body
     size = 0
@@ -121,7 +134,9 @@ def decompressed(body: bytes, encoding: str | None, limits: Limits = Limits()) -
                     break
             if not inflater.eof:
                 raise zlib.error("incomplete or truncated stream")
-            data = inflater.unused_data if encoding == "gzip" else b""
+            data = inflater.unused_data
+            if data and encoding == "deflate":  # one zlib stream: bytes after it were ignored
+                raise zlib.error(f"{len(data)} bytes follow the end of the stream")
     except zlib.error as exc:
         raise BadRequest(f"request body is not valid {encoding} data: {exc}") from None
     return b"".join(out)
@@ -156,21 +171,31 @@ def parse_infer_request(body: bytes, header_length: str | None, model: ServedMod
     outputs = _requested_outputs(document.get("outputs"), parameters, model)
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
-        raise BadRequest(f"id: expected a string, got {request_id!r}")
+        raise BadRequest(f"id: expected a string, got {shown(request_id)}")
     priority = _count_parameter(parameters, "priority")
     timeout_us = _count_parameter(parameters, "timeout")
-    sequence = parameters.get("sequence_id", 0)
-    if sequence not in (0, ""):
-        raise BadRequest(f"sequence_id {sequence!r}: model {model.name!r} has no sequence "
-                         "batching, so its requests must not carry a sequence (correlation) id")
+    _check_no_sequence(parameters, model)
     return InferRequest(request_id, inputs, outputs, priority or None, timeout_us or None)
 
 
 def _count_parameter(parameters: dict, name: str) -> int:
     value = parameters.get(name, 0)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2 ** 63:
-        raise BadRequest(f"parameter {name!r}: expected a non-negative integer, got {value!r}")
+        raise BadRequest(f"parameter {name!r}: expected a non-negative integer, got "
+                         f"{shown(value)}")
     return value
+
+
+def _check_no_sequence(parameters: dict, model: ServedModel) -> None:
+    """Triton's correlation id is an unsigned integer or a string; 0 and "" mean none, which
+    is all a model without sequence batching takes (false and 0.0 passed as none)."""
+    sequence = parameters.get("sequence_id", 0)
+    if isinstance(sequence, bool) or not isinstance(sequence, (int, str)):
+        raise BadRequest(f"parameter 'sequence_id': expected an integer or a string, got "
+                         f"{shown(sequence)}")
+    if sequence not in (0, ""):
+        raise BadRequest(f"sequence_id {shown(sequence)}: model {model.name!r} has no sequence "
+                         "batching, so its requests must not carry a sequence (correlation) id")
 
 
 def encode_infer_response(
@@ -244,7 +269,7 @@ def json_object(header: bytes, what: str) -> dict:
 def _parameters(tensor: dict, what: str) -> dict:
     parameters = tensor.get("parameters", {})
     if not isinstance(parameters, dict):
-        raise BadRequest(f"{what}: parameters: expected an object, got {parameters!r}")
+        raise BadRequest(f"{what}: parameters: expected an object, got {shown(parameters)}")
     for unsupported in ("shared_memory_region",):
         if unsupported in parameters:
             raise BadRequest(f"{what}: parameter {unsupported!r} is not supported by this server")
@@ -267,7 +292,7 @@ def _decode_inputs(listed, binary: bytes) -> dict[str, np.ndarray]:
             continue
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise BadRequest(
-                f"input {name!r}: binary_data_size: expected a byte count, got {size!r}"
+                f"input {name!r}: binary_data_size: expected a byte count, got {shown(size)}"
             )
         if offset + size > len(binary):
             raise BadRequest(
@@ -286,19 +311,22 @@ def _decode_inputs(listed, binary: bytes) -> dict[str, np.ndarray]:
 
 def _tensor_header(tensor) -> tuple[str, str, list[int]]:
     if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
-        raise BadRequest(f"inference request: each input needs a 'name', got {tensor!r}")
+        raise BadRequest(f"inference request: each input needs a 'name', got {shown(tensor)}")
     name, datatype, shape = tensor["name"], tensor.get("datatype"), tensor.get("shape")
     if not isinstance(datatype, str):
-        raise BadRequest(f"input {name!r}: 'datatype' must be a string, got {datatype!r}")
+        raise BadRequest(f"input {name!r}: 'datatype' must be a string, got {shown(datatype)}")
     datatypes.to_numpy(datatype)
     if not isinstance(shape, list) or not all(
         isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0 for dim in shape
     ):
         raise BadRequest(
-            f"input {name!r}: 'shape' must be a list of non-negative integers, got {shape!r}"
+            f"input {name!r}: 'shape' must be a list of non-negative integers, got {shown(shape)}"
         )
+    if len(shape) > datatypes.MAX_DIMS:
+        raise BadRequest(f"input {name!r}: shape has {len(shape)} dimensions, expected at most "
+                         f"{datatypes.MAX_DIMS}")
     if 0 in shape:
-        raise BadRequest(f"input {name!r}: shape {shape} has no elements (an empty batch or "
+        raise BadRequest(f"input {name!r}: shape {shown(shape)} has no elements (an empty batch or "
                          "dimension is not inferable)")
     return name, datatype, shape
 
@@ -344,19 +372,24 @@ def _check_batch(inputs: dict[str, np.ndarray], model: ServedModel) -> None:
 def _requested_outputs(listed, parameters: dict, model: ServedModel) -> list[RequestedOutput]:
     binary_default = parameters.get("binary_data_output", False)
     if not isinstance(binary_default, bool):
-        raise BadRequest(f"binary_data_output: expected true or false, got {binary_default!r}")
+        raise BadRequest(f"binary_data_output: expected true or false, got "
+                         f"{shown(binary_default)}")
     known = [spec.name for spec in model.backend.outputs]
-    if listed is None:
+    if listed is None or listed == []:  # none listed: all of them (Triton's, for [] too)
         return [RequestedOutput(name, binary_default) for name in known]
     if not isinstance(listed, list):
-        raise BadRequest(f"inference request: 'outputs' must be a list, got {listed!r}")
+        raise BadRequest(f"inference request: 'outputs' must be a list, got {shown(listed)}")
     requested = []
     for tensor in listed:
-        if not isinstance(tensor, dict) or tensor.get("name") not in known:
-            name = tensor.get("name") if isinstance(tensor, dict) else tensor
-            raise BadRequest(
-                f"unknown output {name!r} for model {model.name!r}: expected {', '.join(known)}"
-            )
+        if not isinstance(tensor, dict):
+            raise BadRequest(f"inference request: each output must be an object with a 'name', "
+                             f"got {shown(tensor)}")
+        if tensor.get("name") not in known:
+            raise BadRequest(f"unknown output {shown(tensor.get('name'))} for model "
+                             f"{model.name!r}: expected {', '.join(known)}")
+        if any(tensor["name"] == earlier.name for earlier in requested):
+            # Triton refuses it too; it was answered twice
+            raise BadRequest(f"output {tensor['name']!r} is requested twice")
         parameters = _parameters(tensor, f"output {tensor['name']!r}")
         binary = parameters.get("binary_data", binary_default)
         if not isinstance(binary, bool):
@@ -364,6 +397,6 @@ def _requested_outputs(listed, parameters: dict, model: ServedModel) -> list[Req
         count = parameters.get("classification", 0)  # tritonclient's class_count
         if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count < 2 ** 31:
             raise BadRequest(f"output {tensor['name']!r}: classification: expected a "
-                             f"non-negative count of classes, got {count!r}")
+                             f"non-negative count of classes, got {shown(count)}")
         requested.append(RequestedOutput(tensor["name"], binary, count))
     return requested

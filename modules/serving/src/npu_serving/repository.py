@@ -83,6 +83,18 @@ def check_name(name: str) -> None:
             name.startswith((".", "_")) or len(name.encode("utf-8", "surrogatepass")) > NAME_MAX:
         shown = name if len(name) <= 80 else f"{name[:77]}..."
         raise RepositoryError(f"model name {shown!r} is not a folder name of the repository")
+    if not _is_utf8(name):
+        # A folder named in another encoding (os.listdir surrogate-escapes its bytes): clients
+        # could never name it in a URL, and its name cannot be written in a UTF-8 answer.
+        raise RepositoryError(f"model name {name!r}: the folder name is not UTF-8")
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _inside(root: Path, path: Path, what: str) -> Path:

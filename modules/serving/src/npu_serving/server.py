@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import os
 import time
@@ -13,12 +14,13 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse as _StarletteJSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import config as model_config, protocol, repository
 from .backend import CompilerBackend
-from .errors import BadRequest, NotFound, RepositoryError, ServingError, Unavailable
+from .errors import (BadRequest, ClientGone, NotFound, RepositoryError, ServingError,
+                     Unavailable, one_line)
 from .metrics import Metrics
 from .model import FAILED, INDEX_STATES, READY, UNLOADED, ServedModel
 
@@ -28,6 +30,17 @@ SERVER_NAME = "npu-serving"
 EXTENSIONS = ["binary_tensor_data", "classification", "parameters", "model_configuration",
               "statistics", "model_repository", "schedule_policy"]
 CONTROL_MODES = ("none", "explicit")
+
+
+class JSONResponse(_StarletteJSONResponse):
+    """JSON with non-ASCII characters escaped (\\uXXXX): Starlette's writes them raw as UTF-8,
+    which fails on a lone surrogate, and strings carry them from clients (a JSON \\ud800 in a
+    model configuration, echoed by its parse error) and from the repository (a folder name
+    that is not UTF-8 is surrogate-escaped by os.listdir): every such answer was a 500."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False,
+                          separators=(",", ":")).encode("ascii")
 
 
 def server_version() -> str:
@@ -273,7 +286,8 @@ def create_app(server: InferenceServer) -> FastAPI:
         finally:
             await server.stop()
 
-    app = FastAPI(title=SERVER_NAME, version=server_version(), lifespan=lifespan)
+    app = FastAPI(title=SERVER_NAME, version=server_version(), lifespan=lifespan,
+                  default_response_class=JSONResponse)
     app.state.server = server
     _add_error_handlers(app)
     _add_health_routes(app, server)
@@ -305,19 +319,20 @@ class HeadAsGet:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServingError)
     async def serving_error(request: Request, exc: ServingError):
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse({"error": one_line(str(exc))}, status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         # The exception's headers too: a 405 names the methods allowed (Allow, RFC 9110)
-        return JSONResponse({"error": f"{request.url.path}: {exc.detail}"}, exc.status_code,
+        return JSONResponse({"error": one_line(f"{request.url.path}: {exc.detail}")},
+                            exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                              for e in exc.errors())
-        return JSONResponse({"error": f"{request.url.path}: {problems}"}, 400)
+        return JSONResponse({"error": one_line(f"{request.url.path}: {problems}")}, 400)
 
 
 def _add_health_routes(app: FastAPI, server: InferenceServer) -> None:
@@ -428,13 +443,15 @@ async def _infer(server: InferenceServer, request: Request, model: ServedModel) 
         parsed = protocol.parse_infer_request(
             body, request.headers.get(protocol.HEADER_LENGTH), model, server.limits
         )
-        outputs, info = await model.infer(parsed.inputs, parsed.priority, parsed.timeout_us)
+        outputs, info = await _unless_disconnected(request, model.infer(
+            parsed.inputs, parsed.priority, parsed.timeout_us))
         content, headers = protocol.encode_infer_response(model, parsed, outputs, info)
         outcome = "success"
         return Response(content, headers=headers)
     except ServingError as exc:
         outcome = "client_error" if exc.status < 500 else "server_error"
-        reason = "REJECTED" if isinstance(exc, Unavailable) else "OTHER"
+        reason = "REJECTED" if isinstance(exc, Unavailable) else \
+            "CANCELED" if isinstance(exc, ClientGone) else "OTHER"
         raise
     except Exception as exc:  # a backend crash answers 500 with its message, not a traceback
         reason = "BACKEND"
@@ -452,3 +469,30 @@ async def _infer(server: InferenceServer, request: Request, model: ServedModel) 
         else:
             metrics.nv_failure.labels(**model.labels, reason=reason).inc()
             model.stats.request("fail", elapsed)
+
+
+async def _unless_disconnected(request: Request, inference):
+    """The result of `inference`, which is cancelled if the client disconnects first: a
+    request still queued leaves the queue and never executes (before, every abandoned request
+    ran: ten clients that gave up after 50 ms on a 0.1 s model cost a second of executions).
+    Once the body is read, the ASGI receive only answers the disconnect (or the response's
+    end, after this)."""
+    task = asyncio.ensure_future(inference)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # this handler cancelled (the server stopping): so is the inference
+        task.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise ClientGone("the client disconnected before its answer")
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

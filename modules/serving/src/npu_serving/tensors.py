@@ -53,6 +53,33 @@ def model_mismatch(specs: list[TensorSpec], reshapes: Reshapes, batched: bool,
     return None
 
 
+def config_mismatch(specs: list[TensorSpec], entries, batched: bool, what: str,
+                    datatype_of) -> str | None:
+    """Why the configuration's inputs (or outputs) do not describe the model's own (None when
+    they do): a name the model lacks, another data_type, other dims (past the batch dimension;
+    -1 takes any size). Triton refuses such a configuration at load; here it loaded and `GET
+    .../config` told clients of tensors the model does not take. `datatype_of(data_type)` is
+    the KServe name (None for TYPE_INVALID, not given)."""
+    by_name = {spec.name: spec for spec in specs}
+    for entry in entries:
+        spec = by_name.get(entry.name)
+        if spec is None:
+            return (f"{what} {entry.name!r}: the model has no such {what} (it has "
+                    f"{', '.join(by_name)})")
+        configured = datatype_of(entry.data_type)
+        if configured is not None and configured != spec.datatype:
+            return (f"{what} {entry.name!r}: data_type {configured}, but the model's is "
+                    f"{spec.datatype}")
+        if entry.HasField("reshape"):
+            continue  # its dims are the client's, checked against the reshape
+        own = spec.shape[1:] if batched else spec.shape
+        dims = tuple(entry.dims)
+        if len(dims) != len(own) or any(d != m and -1 not in (d, m) for d, m in zip(dims, own)):
+            return (f"{what} {entry.name!r}: dims {list(dims)}, but the model's are {list(own)}"
+                    f"{' past the batch dimension' if batched else ''} (-1: any size)")
+    return None
+
+
 def reshaped(arrays: dict[str, np.ndarray], reshapes: Reshapes, batched: bool,
              to_model: bool) -> dict[str, np.ndarray]:
     """`arrays` in the model's shapes (`to_model`) or back in the client's."""
