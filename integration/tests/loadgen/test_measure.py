@@ -43,7 +43,20 @@ def repository(tmp_path_factory):
     onnx.save(dense_model(), str(root / "dense" / "1" / "model.onnx"))
     (root / "dense" / "config.pbtxt").write_text(
         "max_batch_size: 8\ndynamic_batching { max_queue_delay_microseconds: 500 }\n")
+    (root / "sixteen" / "1").mkdir(parents=True)
+    onnx.save(sixteen_model(), str(root / "sixteen" / "1" / "model.onnx"))
     return root
+
+
+def sixteen_model() -> onnx.ModelProto:
+    """x of any length, reshaped to 4x4: a request of another length than 16 fails on the
+    server (its plan does not compile)."""
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])], "sixteen",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["L"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])],
+        [helper.make_tensor("shape", TensorProto.INT64, [2], [4, 4])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +138,17 @@ def test_serve_bench_bad_usage_is_one_line(capsys):
     err = capsys.readouterr().err
     assert err.startswith("stackci: error: give either --model-repository") and \
         err.count("\n") == 1
+
+
+def test_serve_bench_sends_the_shape_given_and_says_why_requests_fail(repository, capsys):
+    common = ["serve-bench", "--model", "sixteen", "--model-repository", str(repository),
+              "--python", sys.executable, "--measurement-interval", "300",
+              "--stability-percentage", "80", "--max-trials", "4"]
+    assert main(common + ["--shape", "x:16"]) == 0
+    capsys.readouterr()
+    assert main(common + ["--shape", "x:3"]) == 1
+    err = capsys.readouterr().err
+    # every request of the first window failed: measuring stopped there, and says why
+    assert "window 1: 0.0 infer/s" in err and "window 2" not in err, err
+    assert "concurrency 1: " in err and "requests failed: [500]" in err and \
+        "cannot reshape (3,)" in err, err

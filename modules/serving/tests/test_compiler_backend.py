@@ -216,3 +216,22 @@ def test_a_model_without_batching_runs_the_shapes_its_client_sends(tmp_path, n):
     for name, want in zip(["y", "state_out", "h_out", "score"], reference.run(None, feeds)):
         assert outputs[name].shape == want.shape, name
         np.testing.assert_allclose(outputs[name], want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_warm_up_at_a_guessed_length_may_fail_and_the_model_still_loads(tmp_path):
+    # x of any length, reshaped to 4x4: its warm-up at length 1 cannot compile, its requests
+    # of 16 run (before, the model failed to load).
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Reshape", ["x", "shape"], ["y"])], "sixteen",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["L"])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [4, 4])],
+        [onnx.helper.make_tensor("shape", onnx.TensorProto.INT64, [2], [4, 4])])
+    path = tmp_path / "model.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)],
+                                     ir_version=8), str(path))
+    backend = CompilerBackend(path, SKU)
+    backend.load()
+    x = np.arange(16, dtype=np.float32)
+    np.testing.assert_array_equal(backend.infer({"x": x})["y"], x.reshape(4, 4))
+    with pytest.raises(npu_compiler.CompileError, match="cannot reshape"):
+        backend.infer({"x": x[:3]})

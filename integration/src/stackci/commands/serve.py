@@ -53,6 +53,12 @@ def parse_range(text: str, what: str, cast=int) -> list:
               help="open-loop request rates per second instead of concurrency"),
           arg("--request-distribution", default="constant", choices=["constant", "poisson"]),
           arg("--batch-size", "-b", type=int, default=1),
+          arg("--shape", action="append", default=[], metavar="NAME:D1,D2,...",
+              help="the shape sent for an input with variable dimensions (past the batch "
+                   "dimension of a batching model), as perf_analyzer's; repeatable"),
+          arg("--input-data", default="random", metavar="random|zero|FILE",
+              help="the data sent: seeded random, zeros, or perf_analyzer's JSON input data "
+                   "(one entry per request, sent in turn)"),
           arg("--measurement-interval", "-p", type=int, default=5000, metavar="MS",
               help="measurement window in milliseconds (default 5000)"),
           arg("--stability-percentage", "-s", type=float, default=10.0),
@@ -75,12 +81,14 @@ def serve_bench_command(args: argparse.Namespace) -> int:
     rates = parse_range(args.request_rate_range, "--request-rate-range", float) \
         if args.request_rate_range else None
     levels = parse_range(args.concurrency_range or "1", "--concurrency-range")
+    shapes = tuple(parse_shape(text) for text in args.shape)
     console = Console(stderr=True)
 
     def run(url: str) -> list:
         settings = Settings(url, args.model, args.batch_size, args.measurement_interval / 1e3,
                             args.stability_percentage, max_trials=args.max_trials,
-                            max_threads=args.max_threads, distribution=args.request_distribution)
+                            max_threads=args.max_threads, distribution=args.request_distribution,
+                            shapes=shapes, input_data=args.input_data)
 
         def progress(window, n):
             console.print(f"  {window.mode} {window.level:g}: window {n}: "
@@ -103,4 +111,21 @@ def serve_bench_command(args: argparse.Namespace) -> int:
         table(results, f"{args.model} (batch {args.batch_size})"))
     if args.csv:
         write_csv(args.csv, results)
+    for m in results:  # why requests failed, as perf_analyzer says it
+        for message in m.error_messages:
+            console.print(f"{m.mode} {m.level:g}: {m.errors} requests failed: {message}",
+                          markup=False, highlight=False, soft_wrap=True)
     return 1 if any(m.errors for m in results) else 0
+
+
+def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """perf_analyzer's `--shape NAME:D1,D2,...` (the name may hold colons)."""
+    name, _, dims = text.rpartition(":")
+    try:
+        shape = tuple(int(d) for d in dims.split(",")) if dims else ()
+    except ValueError:
+        shape = None
+    if not name or shape is None or any(d <= 0 for d in shape):
+        raise UsageError(f"--shape {text!r}: expected NAME:D1,D2,... with positive sizes, "
+                         "e.g. --shape input:1,3,224,224")
+    return name, shape

@@ -10,6 +10,7 @@ exponential ones for Poisson arrivals) from a pool of workers, whatever the answ
 
 from __future__ import annotations
 
+import itertools
 import queue
 import random
 import threading
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stackci.loadgen.inputs import model_inputs
+from stackci.loadgen.inputs import input_sets
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,13 @@ class Settings:
     max_threads: int = 64  # request-rate mode
     distribution: str = "constant"  # constant | poisson
     seed: int = 0
+    shapes: tuple = ()  # ((input, (dims...)), ...): perf_analyzer's --shape
+    input_data: str = "random"  # random | zero | a JSON file (perf_analyzer's --input-data)
+
+    def requests(self, client) -> tuple[list[list], list]:
+        """The input sets sent in turn, and the outputs asked for."""
+        return input_sets(client, self.model, self.batch_size, self.seed, dict(self.shapes),
+                          self.input_data)
 
 
 @dataclass
@@ -107,17 +115,20 @@ def _send(client, settings: Settings, inputs, outputs, recorder: _Recorder) -> N
 def measure_concurrency(settings: Settings, concurrency: int, progress=None) -> Measurement:
     recorder, stop = _Recorder(), threading.Event()
     probe = _client(settings.url)
-    inputs, outputs = model_inputs(probe, settings.model, settings.batch_size, settings.seed)
+    sets, outputs = _requests(settings, probe)
 
-    def worker():
+    def worker(first: int):
         client = _client(settings.url)
         try:
-            while not stop.is_set():
-                _send(client, settings, inputs, outputs, recorder)
+            for sent in itertools.count(first):
+                if stop.is_set():
+                    break
+                _send(client, settings, sets[sent % len(sets)], outputs, recorder)
         finally:
             client.close()
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    threads = [threading.Thread(target=worker, args=(k,), daemon=True)
+               for k in range(concurrency)]
     return _run(settings, "concurrency", concurrency, threads, stop, recorder, probe, progress)
 
 
@@ -126,17 +137,18 @@ def measure_rate(settings: Settings, rate: float, progress=None) -> Measurement:
     its latency counts from when it was sent, as perf_analyzer's does)."""
     recorder, stop = _Recorder(), threading.Event()
     probe = _client(settings.url)
-    inputs, outputs = model_inputs(probe, settings.model, settings.batch_size, settings.seed)
+    sets, outputs = _requests(settings, probe)
     due: queue.Queue = queue.Queue(maxsize=settings.max_threads * 4)
-    rng = random.Random(settings.seed)
+    rng, counter = random.Random(settings.seed), itertools.count()
 
     def schedule():
         moment = time.perf_counter()
         while not stop.is_set():
             moment += rng.expovariate(rate) if settings.distribution == "poisson" else 1 / rate
+            sent = next(counter)
             while not stop.is_set():
                 try:
-                    due.put(moment, timeout=0.1)
+                    due.put((moment, sets[sent % len(sets)]), timeout=0.1)
                     break
                 except queue.Full:
                     continue
@@ -146,7 +158,7 @@ def measure_rate(settings: Settings, rate: float, progress=None) -> Measurement:
         try:
             while not stop.is_set():
                 try:
-                    moment = due.get(timeout=0.1)
+                    moment, inputs = due.get(timeout=0.1)
                 except queue.Empty:
                     continue
                 delay = moment - time.perf_counter()
@@ -175,7 +187,7 @@ def _run(settings, mode, level, threads, stop, recorder, probe, progress) -> Mea
             windows.append(window)
             if progress is not None:
                 progress(window, len(windows))
-            if _stable(windows, settings):
+            if _stable(windows, settings) or _all_failed(window):
                 break
     finally:
         stop.set()
@@ -183,6 +195,20 @@ def _run(settings, mode, level, threads, stop, recorder, probe, progress) -> Mea
             thread.join(timeout=30)
         probe.close()
     return _combine(windows[-settings.stable_windows:], len(windows), _stable(windows, settings))
+
+
+def _requests(settings: Settings, probe) -> tuple[list[list], list]:
+    try:
+        return settings.requests(probe)
+    except BaseException:
+        probe.close()
+        raise
+
+
+def _all_failed(window: Measurement) -> bool:
+    """Every request of the window answered an error: measuring on would repeat it (the
+    command shows the errors; perf_analyzer stops at the first one)."""
+    return window.errors > 0 and window.requests == 0
 
 
 def _server_stats(client, model: str) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import inspect
+import logging
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ import numpy as np
 
 from . import datatypes
 from .errors import RepositoryError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -136,9 +139,20 @@ class CompilerBackend(ModelBackend):
             return  # no shape to warm up: plans are compiled per request shape signature
         for batch in sizes:
             zeros = self._zeros(batch)
-            self._pinned.add((batch, self._signature(zeros)))
-            for instance in range(self.instances):  # warm-up: arenas allocated, pages touched
-                self.execute(zeros, instance)
+            key = (batch, self._signature(zeros))
+            self._pinned.add(key)
+            try:
+                for instance in range(self.instances):  # warm-up: arenas allocated, pages
+                    self.execute(zeros, instance)       # touched
+            except Exception as exc:
+                if not self._symbolic:
+                    raise
+                # A length of 1 was a guess, which the model need not take (a Reshape of
+                # it to 4x4): it loads, and compiles a plan per request shape instead.
+                self._pinned.discard(key)
+                log.warning("%s: no warm-up at shape %s (%s: %s); plans compile per request "
+                            "shape", self.path, dict(key[1]), type(exc).__name__,
+                            str(exc).splitlines()[0][:200] if str(exc) else "")
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.execute(inputs)[0]
