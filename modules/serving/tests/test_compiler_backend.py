@@ -235,3 +235,55 @@ def test_a_warm_up_at_a_guessed_length_may_fail_and_the_model_still_loads(tmp_pa
     np.testing.assert_array_equal(backend.infer({"x": x})["y"], x.reshape(4, 4))
     with pytest.raises(npu_compiler.CompileError, match="cannot reshape"):
         backend.infer({"x": x[:3]})
+
+
+def tiny_device_sku(folder, memory="1 MiB"):
+    import npu_driver
+    from pathlib import Path
+
+    text = (Path(npu_driver.__file__).parent / "skus" / "npu-edge.yaml").read_text()
+    assert "device_memory_bytes: 512 MiB" in text
+    path = folder / "npu-tiny.yaml"
+    path.write_text(text.replace("name: npu-edge", "name: npu-tiny")
+                    .replace("device_memory_bytes: 512 MiB", f"device_memory_bytes: {memory}"))
+    return path
+
+
+def test_a_shape_the_device_cannot_hold_is_400_before_it_runs(tmp_path, dense_path):
+    # It ran and failed with OutOfDeviceMemory, answered 500 (and leaked its input's bytes).
+    from npu_serving.backend import DeviceMemoryFull
+
+    backend = CompilerBackend(dense_path, tiny_device_sku(tmp_path), batching=True)
+    backend.prepare(1, [1])
+    with pytest.raises(DeviceMemoryFull) as error:
+        backend.execute({"x": np.zeros((100_000, 4), np.float32)})
+    assert error.value.status == 400
+    assert "batch 100000: the model needs" in str(error.value)
+    assert "more than the 1048576 of npu-tiny" in str(error.value)
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_allclose(backend.execute({"x": x})[0]["y"], expected_output(x), rtol=1e-5)
+
+
+def test_a_device_that_runs_out_of_memory_is_reset(dense_path):
+    # An engine that runs out of memory keeps what it allocated of that run: each such request
+    # leaked its input's bytes on the instance's device until every request there failed.
+    from npu_driver import OutOfDeviceMemory
+
+    from npu_serving.backend import DeviceMemoryFull
+
+    backend = CompilerBackend(dense_path, SKU, batching=True)
+    backend.prepare(1, [1, 2])
+    engines = dict(backend._engines)
+
+    class Full:
+        def run(self, inputs):
+            raise OutOfDeviceMemory("device out of memory on npu-edge: needed 9 bytes, 1 free of 8")
+
+    first = next(iter(engines))
+    backend._engines[first] = Full()
+    with pytest.raises(DeviceMemoryFull) as error:
+        backend.execute({"x": np.zeros((1, 4), np.float32)})
+    assert error.value.status == 503 and "needed 9 bytes" in str(error.value)
+    assert not backend._engines and not backend._devices  # all of the instance's, and its device
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_allclose(backend.execute({"x": x})[0]["y"], expected_output(x), rtol=1e-5)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import datatypes
-from .errors import RepositoryError
+from .errors import RepositoryError, ServingError
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class CompilerBackend(ModelBackend):
         run_as = self._padded_size(batch, signature)
         if run_as != batch:
             inputs = {name: _padded(array, run_as) for name, array in inputs.items()}
-        outputs, profile = self._engine(instance, (run_as, signature)).run(inputs)
+        outputs, profile = self._run(instance, (run_as, signature), inputs)
         self.last_profile = profile
         outputs = {
             spec.name: np.asarray(outputs[spec.name][:batch] if run_as != batch else
@@ -200,13 +200,49 @@ class CompilerBackend(ModelBackend):
             feeds[spec.name] = np.zeros(shape, datatypes.to_numpy(spec.datatype))
         return feeds
 
+    def _run(self, instance: int, plan_key: tuple, inputs: dict) -> tuple[dict, dict]:
+        """The engine's run, its simulated device's running out of memory answered: a shape
+        whose plan needs more than the device has is the client's (400); one that does not
+        fit what is free now resets the instance's device, as an engine that runs out of
+        memory keeps what it had allocated of that run (each such request leaked its input's
+        bytes, until every request on the instance failed). Either was a 500."""
+        from npu_driver import OutOfDeviceMemory
+
+        try:
+            return self._engine(instance, plan_key).run(inputs)
+        except OutOfDeviceMemory as exc:
+            self._reset_device(instance)
+            raise DeviceMemoryFull(f"{exc}: the instance's simulated device was reset",
+                                   503) from None
+
+    def _reset_device(self, instance: int) -> None:
+        """Drop the instance's engines and device: its next engine starts on a new one (with
+        the weights uploaded again). Only the instance's own thread calls this."""
+        for key in [key for key in self._engines if key[0] == instance]:
+            del self._engines[key]
+        self._devices.pop(instance, None)
+        self._retired[instance].clear()
+
+    def _check_fits(self, plan, plan_key: tuple) -> None:
+        peak = (getattr(plan, "memory", None) or {}).get("peak_bytes")  # compiler-api 1.1
+        capacity = self.device_memory_bytes
+        if peak and capacity and peak > capacity:
+            batch, signature = plan_key
+            shapes = ", ".join(f"{name} {[batch, *dims] if batch else list(dims)}"
+                               for name, dims in signature) or f"batch {batch}"
+            raise DeviceMemoryFull(f"{shapes}: the model needs {peak} bytes of simulated device "
+                                   f"memory at these shapes, more than the {capacity} of "
+                                   f"{self.sku_name}", 400)
+
     def _engine(self, instance: int, plan_key: tuple):
         """`plan_key` is (batch, shape signature): one engine per instance and plan."""
         key = (instance, plan_key)
         while self._retired[instance]:
             self._retired[instance].pop().close()  # its arena off the device
         if key not in self._engines:
-            self._engines[key] = self._new_engine(instance, self._plan(plan_key))
+            plan = self._plan(plan_key)
+            self._check_fits(plan, plan_key)
+            self._engines[key] = self._new_engine(instance, plan)
         return self._engines[key]
 
     def _new_engine(self, instance: int, plan):
@@ -284,6 +320,11 @@ class CompilerBackend(ModelBackend):
     def compiled_signatures(self) -> list:
         """(batch, ((input, dims past the batch), ...)) of each cached plan."""
         return list(self._plans)
+
+
+class DeviceMemoryFull(ServingError):
+    """An execution the simulated device has no memory for (400: never at these shapes;
+    503: not now)."""
 
 
 def _padded(array: np.ndarray, size: int) -> np.ndarray:
