@@ -206,6 +206,7 @@ class CompilerBackend(ModelBackend):
         fit what is free now resets the instance's device, as an engine that runs out of
         memory keeps what it had allocated of that run (each such request leaked its input's
         bytes, until every request on the instance failed). Either was a 500."""
+        from npu_compiler import CompileError
         from npu_driver import OutOfDeviceMemory
 
         try:
@@ -214,6 +215,15 @@ class CompilerBackend(ModelBackend):
             self._reset_device(instance)
             raise DeviceMemoryFull(f"{exc}: the instance's simulated device was reset",
                                    503) from None
+        except CompileError as exc:
+            if not plan_key[1]:  # not the client's shapes: the model's own failure
+                raise
+            # Shapes the client chose for the symbolic dimensions that the model cannot take
+            # (a Reshape to 4x4 of 3 elements): the client's mistake, answered 500 before.
+            shapes = ", ".join(f"{name} {list(dims)}" for name, dims in plan_key[1])
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ServingError(f"the model does not run at input shapes {shapes}: {reason}",
+                               400) from None
 
     def _reset_device(self, instance: int) -> None:
         """Drop the instance's engines and device: its next engine starts on a new one (with
