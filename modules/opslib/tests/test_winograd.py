@@ -64,7 +64,7 @@ def test_prepack_keeps_nothing_where_winograd_does_not_apply(case):
     kernel = nn.Conv()
     kernel.prepack(KernelKey("Conv", [x.shape, w.shape], case.get("precision", "fp32")),
                    {1: w}, case.get("attrs", ATTRS))
-    assert not kernel._winograd
+    assert winograd.prepacked(w) is None
 
 
 def test_filter_transform_is_lavin_and_grays():
@@ -79,3 +79,23 @@ def test_a_channel_mismatch_is_reported_not_computed():
     wider = np.concatenate([x, x], axis=1)  # 128 channels: Winograd-sized, but not w's
     with pytest.raises(npu_opslib.KernelError, match="channels"):
         kernel.run([wider, w, b], ATTRS)
+
+
+def test_prepacked_filters_live_as_long_as_the_weights_memory():
+    # Shared by the views of one memory (engines sharing a device's weights, at every batch
+    # size), gone with it: an address the allocator hands out again finds nothing.
+    import gc
+
+    x, w, _ = conv_case(64, 8, 14, 14)
+    storage = w.copy()
+    prepacked(x, storage[...])
+    at_batch_4 = nn.Conv()
+    at_batch_4.prepack(KernelKey("Conv", [(4,) + x.shape[1:], w.shape]), {1: storage[...]},
+                       ATTRS)
+    assert winograd.prepacked(storage[...]) is not None
+    assert winograd.prepacked(storage.copy()) is None  # the same values elsewhere: not these
+    key = winograd._key(storage)
+    assert key in winograd._PREPACKED
+    del storage
+    gc.collect()
+    assert key not in winograd._PREPACKED

@@ -45,10 +45,6 @@ def _run_geometry(x_shape, w_shape, kernel_shape, strides, pads, dilations, auto
 CONV_ATTRS = ("group", "kernel_shape", "strides", "pads", "dilations", "auto_pad")
 
 
-def _address(array: np.ndarray) -> int:
-    return array.__array_interface__["data"][0]
-
-
 def _bias_in_matmul(x, w, b, n, group, n_out, pointwise) -> bool:
     """Whether the bias goes into the matmul as one more reduction row (see `im2col`'s
     `bias_row`): the im2col matrix is being built anyway, and widening the weights costs less
@@ -132,7 +128,9 @@ class Conv(_ChunkedEpilogues, Kernel):
     layouts = ("NCHW", "NHWC")
     fusions = MATRIX_EPILOGUES
 
-    _winograd: dict | None = None  # (prepacked weights' address, shape) -> their filters
+    # Told of constant weights it transformed (`prepack`): only such a kernel looks for their
+    # filters (a reference run stays direct).
+    prepacks = False
 
     def prepack(self, key, constants, attrs):
         """Constant fp32 weights of a Winograd-sized convolution are transformed once."""
@@ -145,9 +143,8 @@ class Conv(_ChunkedEpilogues, Kernel):
         _, begin, end, strides, dilations = _conv_geometry(x_shape, w.shape, own)
         if winograd.applies(x_shape, w.shape, int(own.get("group", 1)), strides, dilations,
                             begin, end):
-            if self._winograd is None:
-                self._winograd = {}
-            self._winograd[(_address(w), w.shape)] = winograd.filters(w)
+            self.prepacks = True
+            winograd.prepack(w)
 
     def _run(self, x, w, b=None, **attrs):
         return self._run_into(None, x, w, b, **attrs)
@@ -176,7 +173,7 @@ class Conv(_ChunkedEpilogues, Kernel):
         w = inputs[1]
         if np.ndim(x) < 3 or np.ndim(w) != np.ndim(x):
             return x.shape[0]
-        if self._winograd is not None and (_address(w), w.shape) in self._winograd:
+        if self.prepacks and winograd.prepacked(w) is not None:
             return 1  # the transforms save more than a wider matmul would
         per_image = x[0].size * math.prod(w.shape[2:]) * \
             math.prod(self._out_spatial(x, w, attrs)) * x.itemsize // \
@@ -195,8 +192,9 @@ class Conv(_ChunkedEpilogues, Kernel):
         if c != w.shape[1] * group:
             raise KernelError(f"Conv: input has {c} channels, weight expects "
                               f"{w.shape[1]} x group {group}")
-        filters = None if self._winograd is None else self._winograd.get((_address(w), w.shape))
-        if filters is not None and x.dtype == np.float32 and winograd.applies(
+        filters = winograd.prepacked(w) if self.prepacks and x.dtype == np.float32 and \
+            w.ndim == 4 else None
+        if filters is not None and winograd.applies(
                 x.shape, w.shape, group, strides, dilations, begin, end):
             return (self._run_winograd(out, x, filters, b),)
         n_out = math.prod(out_spatial)
