@@ -440,9 +440,8 @@ async def _infer(server: InferenceServer, request: Request, model: ServedModel) 
     try:
         model.require_ready()
         body = await protocol.read_body(request, server.limits)
-        parsed = protocol.parse_infer_request(
-            body, request.headers.get(protocol.HEADER_LENGTH), model, server.limits
-        )
+        parsed = await _parsed(body, request.headers.get(protocol.HEADER_LENGTH), model,
+                               server.limits)
         outputs, info = await _unless_disconnected(request, model.infer(
             parsed.inputs, parsed.priority, parsed.timeout_us))
         content, headers = protocol.encode_infer_response(model, parsed, outputs, info)
@@ -496,3 +495,16 @@ async def _unless_disconnected(request: Request, inference):
 async def _disconnected(request: Request) -> None:
     while (await request.receive())["type"] != "http.disconnect":
         pass
+
+
+# Bodies larger than this are parsed on a worker thread: a 64 MB JSON body took 7 s to parse
+# on the event loop, where liveness and every other request waited it out (json.loads itself
+# still holds the GIL, about 3 s of it; the rest now interleaves).
+PARSE_OFF_LOOP_BYTES = 1 << 20
+
+
+async def _parsed(body: bytes, header_length, model: ServedModel, limits):
+    if len(body) <= PARSE_OFF_LOOP_BYTES:  # small ones: a thread hop costs more than parsing
+        return protocol.parse_infer_request(body, header_length, model, limits)
+    return await asyncio.to_thread(protocol.parse_infer_request, body, header_length, model,
+                                   limits)
