@@ -150,5 +150,5 @@ def test_serve_bench_sends_the_shape_given_and_says_why_requests_fail(repository
     err = capsys.readouterr().err
     # every request of the first window failed: measuring stopped there, and says why
     assert "window 1: 0.0 infer/s" in err and "window 2" not in err, err
-    assert "concurrency 1: " in err and "requests failed: [500]" in err and \
+    assert "concurrency 1: " in err and "requests failed: [400]" in err and \
         "cannot reshape (3,)" in err, err
