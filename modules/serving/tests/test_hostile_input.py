@@ -231,3 +231,23 @@ def test_a_client_that_disconnects_mid_body_is_not_a_server_error():
     with pytest.raises(ClientGone) as error:
         asyncio.run(read_body(Leaving(), Limits()))
     assert error.value.status == 499 and "disconnected after 12 bytes" in str(error.value)
+
+
+def test_the_request_bytes_held_at_once_are_bounded(make_client):
+    # Each body was bounded, not how many at once: a parsed JSON body takes ~12x its bytes, so
+    # a few dozen concurrent 64 MB bodies exhausted the host.
+    client = make_limited(make_client, Limits(max_body_bytes=1000, max_decompressed_bytes=10_000))
+    budget = client.app.state.server.bodies
+    body = json.dumps(tensor([1, 4], [0.0] * 4))
+    try:
+        assert budget.limit == 4000
+        budget.held = budget.limit - 1  # other requests being read, parsed or answered
+        response = client.post("/v2/models/dense/infer", content=body)
+        assert response.status_code == 503 and "retry later" in response.json()["error"]
+        load = client.post("/v2/repository/index", content=b"{}")
+        assert load.status_code == 503
+        budget.held = 0
+        assert client.post("/v2/models/dense/infer", content=body).status_code == 200
+        assert budget.held == 0  # given back after the answer
+    finally:
+        client.__exit__(None, None, None)

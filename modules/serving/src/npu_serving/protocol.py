@@ -9,6 +9,7 @@ many bytes, in the order the tensors are listed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import zlib
@@ -19,7 +20,7 @@ from starlette.requests import ClientDisconnect
 
 from . import datatypes
 from .classification import classify
-from .errors import BadRequest, ClientGone, ServingError, shown
+from .errors import BadRequest, ClientGone, ServingError, Unavailable, shown
 from .model import ServedModel
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -66,9 +67,41 @@ class Limits:
     max_decompressed_bytes: int = 64 * MiB
     body_idle_timeout_s: float = 30.0
 
+    @property
+    def max_held_bytes(self) -> int:
+        """The request bodies held at once, all requests together (see `BodyBudget`)."""
+        return 4 * self.max_body_bytes
+
 
 class TooLarge(ServingError):
     status = 413
+
+
+class BodyBudget:
+    """The request bytes the server holds at once, from reading a body until its answer: past
+    `limit`, a request is answered 503 before its body is read (one alone always proceeds).
+    Each body was bounded, not how many at once: a parsed JSON body takes ~12 times its bytes
+    (a 60 MB one peaked at 740 MB), so a few dozen concurrent ones exhausted the host. A body
+    without Content-Length (chunked) counts as the largest allowed."""
+
+    def __init__(self, limit: int):
+        self.limit, self.held = limit, 0
+
+    @contextlib.contextmanager
+    def holding(self, request, limits: Limits):
+        declared = request.headers.get("content-length")
+        size = int(declared) if declared is not None and declared.isdigit() \
+            else limits.max_body_bytes
+        size = min(size, limits.max_body_bytes)  # a larger one is refused unread (413)
+        if self.held and self.held + size > self.limit:
+            raise Unavailable(f"the server holds {self.held} bytes of requests, and this one's "
+                              f"{size} would pass its {self.limit} (4x --max-request-bytes): "
+                              "retry later")
+        self.held += size
+        try:
+            yield
+        finally:
+            self.held -= size
 
 
 async def read_body(request, limits: Limits) -> bytes:

@@ -72,6 +72,7 @@ class InferenceServer:
         self.control_mode = control_mode
         self.pace = pace
         self.limits = limits
+        self.bodies = protocol.BodyBudget(limits.max_held_bytes)
         self.metrics = Metrics()
         self._loading: asyncio.Task | None = None
         # Loads and unloads one at a time (the start's loads included): interleaved, two loads
@@ -403,7 +404,7 @@ LOAD_REQUEST_OPENAPI = {"requestBody": {"required": False, "content": {"applicat
 def _add_repository_routes(app: FastAPI, server: InferenceServer) -> None:
     @app.post("/v2/repository/index")
     async def repository_index(request: Request):
-        document = await _small_json(request, server.limits)
+        document = await _small_json(request, server)
         ready = document.get("ready", False) if isinstance(document, dict) else False
         if not isinstance(ready, bool):
             raise BadRequest(f"ready: expected true or false, got {ready!r}")
@@ -411,13 +412,13 @@ def _add_repository_routes(app: FastAPI, server: InferenceServer) -> None:
 
     @app.post("/v2/repository/models/{name}/load", openapi_extra=LOAD_REQUEST_OPENAPI)
     async def repository_load(request: Request, name: str):
-        document = await _small_json(request, server.limits)
+        document = await _small_json(request, server)
         await server.load_model(name, document.get("parameters", {}))
         return JSONResponse({})
 
     @app.post("/v2/repository/models/{name}/unload")
     async def repository_unload(request: Request, name: str):
-        parameters = (await _small_json(request, server.limits)).get("parameters", {})
+        parameters = (await _small_json(request, server)).get("parameters", {})
         dependents = parameters.get("unload_dependents", False) \
             if isinstance(parameters, dict) else None
         if not isinstance(dependents, bool):  # Triton's one unload parameter (no ensembles here)
@@ -427,11 +428,12 @@ def _add_repository_routes(app: FastAPI, server: InferenceServer) -> None:
         return JSONResponse({})
 
 
-async def _small_json(request: Request, limits: protocol.Limits):
-    body = await protocol.read_body(request, limits)
-    if not body.strip():
-        return {}
-    return protocol.json_object(body, "request body")
+async def _small_json(request: Request, server: InferenceServer):
+    with server.bodies.holding(request, server.limits):
+        body = await protocol.read_body(request, server.limits)
+        if not body.strip():
+            return {}
+        return protocol.json_object(body, "request body")
 
 
 async def _infer(server: InferenceServer, request: Request, model: ServedModel) -> Response:
@@ -439,12 +441,8 @@ async def _infer(server: InferenceServer, request: Request, model: ServedModel) 
     outcome, reason = "server_error", "OTHER"
     try:
         model.require_ready()
-        body = await protocol.read_body(request, server.limits)
-        parsed = await _parsed(body, request.headers.get(protocol.HEADER_LENGTH), model,
-                               server.limits)
-        outputs, info = await _unless_disconnected(request, model.infer(
-            parsed.inputs, parsed.priority, parsed.timeout_us))
-        content, headers = protocol.encode_infer_response(model, parsed, outputs, info)
+        with server.bodies.holding(request, server.limits):
+            content, headers = await _answer(server, request, model)
         outcome = "success"
         return Response(content, headers=headers)
     except ServingError as exc:
@@ -468,6 +466,15 @@ async def _infer(server: InferenceServer, request: Request, model: ServedModel) 
         else:
             metrics.nv_failure.labels(**model.labels, reason=reason).inc()
             model.stats.request("fail", elapsed)
+
+
+async def _answer(server: InferenceServer, request: Request, model: ServedModel):
+    body = await protocol.read_body(request, server.limits)
+    parsed = await _parsed(body, request.headers.get(protocol.HEADER_LENGTH), model,
+                           server.limits)
+    outputs, info = await _unless_disconnected(request, model.infer(
+        parsed.inputs, parsed.priority, parsed.timeout_us))
+    return protocol.encode_infer_response(model, parsed, outputs, info)
 
 
 async def _unless_disconnected(request: Request, inference):
