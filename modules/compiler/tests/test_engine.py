@@ -85,6 +85,37 @@ def test_out_of_device_memory_is_a_driver_error():
         npu_compiler.Engine(plan, sku=small).run(random_feeds(model))
 
 
+def test_a_failed_run_gives_back_the_device_memory_it_took(squeezenet, monkeypatch):
+    # A step that fails halfway (a kernel error, the device out of memory) left the run's feeds
+    # and intermediates allocated: an engine that runs again (a server's) leaked them per run.
+    model, _ = squeezenet
+    # without a memory plan every value is an allocation of its own (as a deferred step's)
+    pipeline = [p for p in npu_compiler.DEFAULT_PIPELINE
+                if p not in ("plan_memory", "concat_in_place")]
+    plan = npu_compiler.compile_model(model, SKU, pipeline=pipeline)
+    engine = npu_compiler.Engine(plan)
+    feeds = random_feeds(model)
+    engine.run(feeds)
+    used = engine.ctx.device.used_bytes
+    real_launch, launches = npu_compiler.engine.npu_opslib.launch, []
+
+    def failing(*args, **kwargs):
+        launches.append(1)
+        if len(launches) == 5:
+            raise RuntimeError("kernel failed")
+        return real_launch(*args, **kwargs)
+
+    monkeypatch.setattr(npu_compiler.engine.npu_opslib, "launch", failing)
+    for _ in range(2):
+        launches.clear()
+        with pytest.raises(RuntimeError, match="kernel failed"):
+            engine.run(feeds)
+        assert engine.ctx.device.used_bytes == used
+    monkeypatch.undo()
+    engine.run(feeds)
+    assert engine.ctx.device.used_bytes == used
+
+
 def test_engine_on_another_sku_reselects_kernels(squeezenet):
     model, plan = squeezenet
     feeds = random_feeds(model)

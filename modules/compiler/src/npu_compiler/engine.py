@@ -237,27 +237,34 @@ class Engine:
         # Arena values are there from the start: a value whose producers write its parts in
         # place (the memory plan's aliases) is never the output of a step of its own.
         live = {**self.weights, **self._arena_slices()}
-        for name, array in feeds.items():
-            live[name] = ctx.to_device(array, name=name)
-        for index, ((step, selection, attrs), dead) in enumerate(zip(self.steps, self._frees)):
-            if isinstance(selection, ControlFlowStep):
-                self._control_flow(step, selection, live, index)
-            else:  # the hot path: one kernel launch, as before control flow
-                for name in step["outputs"]:
-                    if name and name not in live:
-                        value = self.plan.values[name]
-                        live[name] = ctx.alloc(value["shape"], value["dtype"], name=name)
-                npu_opslib.launch(
-                    ctx, selection, [live[n] if n else None for n in step["inputs"]],
-                    [live[n] for n in step["outputs"] if n], attrs, name=step["name"])
-            for name in dead:
-                buffer = live.pop(name)
-                if not isinstance(buffer, ArenaSlice):
-                    ctx.free(buffer)
-        outputs = {spec["name"]: ctx.to_host(live[spec["name"]]) for spec in self.plan.outputs}
-        for name, darr in live.items():  # the outputs, and any input no step reads
-            if name not in self.weights and not isinstance(darr, ArenaSlice):
-                ctx.free(darr)
+        try:
+            for name, array in feeds.items():
+                live[name] = ctx.to_device(array, name=name)
+            for index, ((step, selection, attrs), dead) in enumerate(zip(self.steps,
+                                                                         self._frees)):
+                if isinstance(selection, ControlFlowStep):
+                    self._control_flow(step, selection, live, index)
+                else:  # the hot path: one kernel launch, as before control flow
+                    for name in step["outputs"]:
+                        if name and name not in live:
+                            value = self.plan.values[name]
+                            live[name] = ctx.alloc(value["shape"], value["dtype"], name=name)
+                    npu_opslib.launch(
+                        ctx, selection, [live[n] if n else None for n in step["inputs"]],
+                        [live[n] for n in step["outputs"] if n], attrs, name=step["name"])
+                for name in dead:
+                    buffer = live.pop(name)
+                    if not isinstance(buffer, ArenaSlice):
+                        ctx.free(buffer)
+            outputs = {spec["name"]: ctx.to_host(live[spec["name"]])
+                       for spec in self.plan.outputs}
+        finally:
+            # The outputs and any input no step reads; after a failed step (a kernel error,
+            # the device out of memory), every value the run had on the device: a server's
+            # engine runs again, and each failed run kept its feeds and intermediates.
+            for name, darr in live.items():
+                if name not in self.weights and not isinstance(darr, ArenaSlice):
+                    ctx.free(darr)
         return outputs, [dict(op) for op in self._op_profiles]
 
 
