@@ -40,11 +40,18 @@ def pending(client) -> float:
     raise AssertionError("no nv_inference_pending_request_count for dense")
 
 
-def test_two_instances_execute_at_once(make_client):
+def gated(make_client, **config):
+    """A started server of model 'dense' on a GatedBackend (its executions wait for the test
+    to open the gate), without queue delay; the backend, the model and the client."""
     backend = GatedBackend()
-    config = ModelConfig(max_batch_size=4, max_queue_delay_us=0, instance_count=2)
-    client = make_client(served(backend=backend, config=config))
+    model = served(backend=backend, config=ModelConfig(max_queue_delay_us=0, **config))
+    client = make_client(model)
     wait_ready(client)
+    return backend, model, client
+
+
+def test_two_instances_execute_at_once(make_client):
+    backend, _, client = gated(make_client, max_batch_size=4, instance_count=2)
     with ThreadPoolExecutor(2) as pool:
         # One after the other: sent together, both could wait in the queue at once and leave
         # it as one batch of two (as they did in a CI run on a loaded machine).
@@ -61,10 +68,7 @@ def test_two_instances_execute_at_once(make_client):
 def test_one_instance_executes_one_batch_at_a_time(make_client):
     """The check above fails when instances do not run at once: with one instance, the second
     request waits in the queue while the first executes."""
-    backend = GatedBackend()
-    config = ModelConfig(max_batch_size=4, max_queue_delay_us=0, instance_count=1)
-    client = make_client(served(backend=backend, config=config))
-    wait_ready(client)
+    backend, _, client = gated(make_client, max_batch_size=4, instance_count=1)
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(post, client, 0.0)
         backend.wait_started(1)
@@ -77,13 +81,10 @@ def test_one_instance_executes_one_batch_at_a_time(make_client):
 
 
 def test_priority_levels_order_the_queue(make_client):
-    backend = GatedBackend()
     # No batching of waiting requests (max_batch_size 1): each execution takes one request,
     # so the order of executions is the order requests leave the queue.
-    config = ModelConfig(max_batch_size=1, max_queue_delay_us=0, instance_count=1,
-                         priority_levels=2, default_priority_level=2)
-    client = make_client(served(backend=backend, config=config))
-    wait_ready(client)
+    backend, _, client = gated(make_client, max_batch_size=1, instance_count=1,
+                               priority_levels=2, default_priority_level=2)
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(post, client, 0.0)]  # occupies the instance
         backend.wait_started(1)
@@ -102,11 +103,7 @@ def test_priority_levels_order_the_queue(make_client):
 def test_unload_answers_the_executing_and_the_queued_requests(make_client):
     # The executing batch's requests were never answered (their scheduler task was cancelled
     # under them) and the queued ones were told the server was shutting down.
-    backend = GatedBackend()
-    config = ModelConfig(max_batch_size=4, max_queue_delay_us=0, instance_count=1)
-    model = served(backend=backend, config=config)
-    client = make_client(model)
-    wait_ready(client)
+    backend, model, client = gated(make_client, max_batch_size=4, instance_count=1)
     body = infer_request(0.0)
     with ThreadPoolExecutor(4) as pool:
         executing = pool.submit(client.post, "/v2/models/dense/infer", json=body)
@@ -136,11 +133,7 @@ def test_a_request_whose_client_disconnected_never_executes(make_client):
     from npu_serving.errors import ClientGone
     from npu_serving.server import _unless_disconnected
 
-    backend = GatedBackend()
-    config = ModelConfig(max_batch_size=1, max_queue_delay_us=0, instance_count=1)
-    model = served(backend=backend, config=config)
-    client = make_client(model)
-    wait_ready(client)
+    backend, model, client = gated(make_client, max_batch_size=1, instance_count=1)
 
     class Leaving:  # the ASGI request of a client that disconnects when the test says
         gone: asyncio.Event

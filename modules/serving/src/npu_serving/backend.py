@@ -203,9 +203,10 @@ class CompilerBackend(ModelBackend):
     def _run(self, instance: int, plan_key: tuple, inputs: dict) -> tuple[dict, dict]:
         """The engine's run, its simulated device's running out of memory answered: a shape
         whose plan needs more than the device has is the client's (400); one that does not
-        fit what is free now resets the instance's device, as an engine that runs out of
-        memory keeps what it had allocated of that run (each such request leaked its input's
-        bytes, until every request on the instance failed). Either was a 500."""
+        fit what is free now resets the instance's device, as an engine of a compiler before
+        1.8.1 that runs out of memory keeps what it had allocated of that run (each such
+        request leaked its input's bytes, until every request on the instance failed). Either
+        was a 500."""
         from npu_compiler import CompileError
         from npu_driver import OutOfDeviceMemory
 
