@@ -180,7 +180,8 @@ class CompilerBackend(ModelBackend):
         return not self._variable_batch and all(-1 not in s.shape[1:] for s in self.inputs)
 
     def _signature(self, inputs: dict[str, np.ndarray]) -> tuple:
-        """The shapes (past the batch axis) of the feeds of inputs with symbolic dims."""
+        """The shapes of the feeds of inputs with symbolic dims (a batching model's past its
+        batch axis, which the plan key holds apart; a model without batching's whole)."""
         first = 1 if self._variable_batch else 0
         return tuple((name, tuple(np.shape(inputs[name])[first:])) for name in self._symbolic
                      if name in inputs)
